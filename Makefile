@@ -1,0 +1,119 @@
+# jazzcnn: every target runs the `jazzcnn` command line from the project's own virtual
+# environment, created on first use. Variables below are the documented settings; each one is
+# also a flag of the matching `jazzcnn <stage> --help`. Unset variables use the stage's default.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+JAZZCNN     := $(VENV)/bin/jazzcnn
+
+# --- acquire ---------------------------------------------------------------------------
+COLLECTION  ?= davidwnivenjazz
+FORMAT      ?= VBR MP3
+LIMIT       ?=
+ERAS        ?=
+WORKERS     ?=
+DATA_DIR    ?= data
+MANIFESTS   ?= manifests
+IA_BASE_URL ?=
+DRY_RUN     ?=
+MAX_EXAMPLES ?=
+# --- preprocess ------------------------------------------------------------------------
+TRIM_HEAD   ?=
+TRIM_TAIL   ?=
+VAD         ?=
+SHARD_BYTES ?=
+MIN_SEGMENT ?=
+# --- train / score ---------------------------------------------------------------------
+RUN         ?= seed3s
+PRESET      ?=
+CONFIG      ?=
+GROUP       ?=
+STRADDLE    ?=
+CLIP_SECONDS ?=
+EPOCHS      ?=
+BATCH_SIZE  ?=
+LEARNING_RATE ?=
+SEED        ?=
+RUNS_DIR    ?= runs
+REPORTS_DIR ?= reports
+AUDIO       ?=
+
+# $(call opt,--flag,$(VAR)) -> --flag 'value' when VAR is set, nothing otherwise
+opt = $(if $(strip $(2)),$(1) '$(strip $(2))')
+
+COMMON      = --data-dir '$(DATA_DIR)' --manifests-dir '$(MANIFESTS)'
+SHARDS_INDEX = $(DATA_DIR)/shards/index.csv
+VERIFIED    = $(DATA_DIR)/audio/verified.csv
+MODEL       = $(RUNS_DIR)/$(RUN)/model.keras
+REPORT      = $(REPORTS_DIR)/$(RUN)/report.md
+
+.PHONY: help venv download validate preprocess train score predict demo test bench clean-demo
+
+help:
+	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
+	@echo "make test        the test suite"
+	@echo "make download    scrape $(COLLECTION) into $(MANIFESTS)/tracks.csv and download ($(FORMAT))"
+	@echo "make validate    list missing and corrupt downloads"
+	@echo "make preprocess  16 kHz mono, commentary removed, shards in $(DATA_DIR)/shards"
+	@echo "make train       train run $(RUN) into $(RUNS_DIR)/$(RUN)"
+	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
+	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
+	@echo "make bench       the benchmark scripts under benchmarks/"
+
+venv: $(VENV)/.installed
+
+# silero-vad's wheel carries the ONNX speech model; its Python code wants torch, which we do not
+# use (the model runs on onnxruntime), hence --no-deps.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet --no-deps 'silero-vad==6.2.3'
+	touch $@
+
+download: venv
+	$(JAZZCNN) download $(COMMON) --collection '$(COLLECTION)' --format '$(FORMAT)' \
+	  $(call opt,--limit,$(LIMIT)) $(call opt,--eras,$(ERAS)) $(call opt,--workers,$(WORKERS)) \
+	  $(call opt,--ia-base-url,$(IA_BASE_URL)) $(call opt,--dry-run,$(DRY_RUN)) \
+	  $(call opt,--max-examples,$(MAX_EXAMPLES))
+
+validate: venv
+	$(JAZZCNN) validate $(COMMON) --format '$(FORMAT)' $(call opt,--eras,$(ERAS)) $(call opt,--limit,$(LIMIT))
+
+# Preprocess depends on what was downloaded (verified.csv changes only when the set of verified
+# files does), not on tracks.csv: an era edit must not redo the audio work.
+preprocess: $(SHARDS_INDEX)
+$(SHARDS_INDEX): $(VERIFIED) | venv
+	$(JAZZCNN) preprocess $(COMMON) --format '$(FORMAT)' $(call opt,--workers,$(WORKERS)) \
+	  $(call opt,--trim-head-s,$(TRIM_HEAD)) $(call opt,--trim-tail-s,$(TRIM_TAIL)) \
+	  $(call opt,--vad,$(VAD)) $(call opt,--shard-bytes,$(SHARD_BYTES)) \
+	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
+	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES))
+
+# Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
+train: $(MODEL)
+$(MODEL): $(SHARDS_INDEX) $(MANIFESTS)/tracks.csv $(MANIFESTS)/eras.csv $(CONFIG) | venv
+	$(JAZZCNN) train $(COMMON) --runs-dir '$(RUNS_DIR)' --run '$(RUN)' $(call opt,--preset,$(PRESET)) \
+	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
+	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
+	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
+	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES))
+
+score: $(REPORT)
+$(REPORT): $(MODEL) | venv
+	$(JAZZCNN) score --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --reports-dir '$(REPORTS_DIR)' --data-dir '$(DATA_DIR)'
+
+predict: venv
+	$(JAZZCNN) predict --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --audio '$(AUDIO)'
+
+demo: venv
+	$(JAZZCNN) demo
+
+test: venv
+	$(VENV)/bin/python -m pytest
+
+bench: venv
+	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean-demo:
+	rm -rf build/demo

@@ -1,0 +1,180 @@
+"""The manifests: ``tracks.csv`` (one row per audio file) and ``eras.csv`` (era year ranges).
+
+These two CSVs are the single source of truth that every later stage reads, and the files users
+edit to relabel eras. Loading validates them and raises :class:`ManifestError` naming the file,
+the line (1-based, header is line 1) and the offending value.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+#: Columns of ``tracks.csv``, in order.
+TRACK_COLUMNS = [
+    "identifier",   # Internet Archive item identifier (one cassette tape side or tape)
+    "file",         # file name inside the item
+    "title",        # item title
+    "artist",       # performer, from item metadata (creator) or the identifier
+    "tape",         # tape label from the identifier, e.g. "5", "4A"
+    "year_start",   # first recording year (int, blank if unknown)
+    "year_end",     # last recording year (int, blank if unknown)
+    "year_source",  # metadata | title | identifier | user | invalid | missing
+    "era",          # blank = derived from years at training time; a user may fill it in
+    "format",       # archive format name, e.g. "VBR MP3", "WAVE", "Ogg Vorbis"
+    "size_bytes",   # file size from metadata [bytes]
+    "md5",          # MD5 hex digest from metadata
+    "duration_s",   # duration from metadata [s]
+    "source_file",  # the original file this derivative was made from (blank for originals)
+]
+#: Columns users may edit; a re-scrape never overwrites them.
+USER_COLUMNS = ["era", "year_start", "year_end"]
+ERA_COLUMNS = ["era", "start_year", "end_year"]
+
+
+class ManifestError(ValueError):
+    """A manifest CSV breaks its schema; the message names file, line and value."""
+
+
+def _line(idx: int) -> int:
+    return int(idx) + 2  # header is line 1; pandas row 0 is line 2
+
+
+def load_eras(path: Path) -> pd.DataFrame:
+    """Load and validate ``eras.csv``.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with columns ``era, start_year, end_year`` (inclusive years).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``era`` (str), ``start_year``, ``end_year`` (int), sorted by ``start_year``.
+
+    Raises
+    ------
+    ManifestError
+        Missing file or column, blank or duplicate era name, non-numeric year, start after end,
+        or two eras whose year ranges overlap.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path}: eras file not found")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in ERA_COLUMNS if c not in df.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {missing}; expected {ERA_COLUMNS}")
+    rows = []
+    for i, r in df.iterrows():
+        name = r["era"].strip()
+        if not name:
+            raise ManifestError(f"{path}, line {_line(i)}: blank era name")
+        years = []
+        for col in ("start_year", "end_year"):
+            v = r[col].strip()
+            try:
+                years.append(int(v))
+            except ValueError:
+                raise ManifestError(f"{path}, line {_line(i)}: {col} {v!r} is not a whole year") from None
+        if years[0] > years[1]:
+            raise ManifestError(f"{path}, line {_line(i)}: start_year {years[0]} is after end_year {years[1]}")
+        rows.append((name, years[0], years[1], _line(i)))
+    names = [r[0] for r in rows]
+    for name in set(names):
+        if names.count(name) > 1:
+            raise ManifestError(f"{path}: era {name!r} is defined more than once")
+    rows.sort(key=lambda r: r[1])
+    for a, b in zip(rows, rows[1:]):
+        if b[1] <= a[2]:
+            raise ManifestError(
+                f"{path}, line {b[3]}: era {b[0]!r} ({b[1]}-{b[2]}) overlaps era {a[0]!r} ({a[1]}-{a[2]}) on line {a[3]}"
+            )
+    return pd.DataFrame([r[:3] for r in rows], columns=ERA_COLUMNS)
+
+
+def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Load and validate ``tracks.csv``.
+
+    Parameters
+    ----------
+    path : Path
+        The track manifest (columns :data:`TRACK_COLUMNS`; extra columns are kept).
+    eras : pd.DataFrame, optional
+        Output of :func:`load_eras`; when given, every non-blank ``era`` must name one of its eras.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per audio file; ``year_start``/``year_end``/``size_bytes`` as nullable ``Int64``,
+        ``duration_s`` as float, text columns as str ("" when blank).
+
+    Raises
+    ------
+    ManifestError
+        Missing file or column, duplicate ``identifier,file``, non-numeric year, start after end,
+        or an era name not in ``eras``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(f"{path}: track manifest not found (run `make download` first)")
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = [c for c in TRACK_COLUMNS if c not in df.columns]
+    if missing:
+        raise ManifestError(f"{path}: missing column(s) {missing}")
+    for col in df.columns:
+        df[col] = df[col].str.strip()
+    dup = df.duplicated(["identifier", "file"], keep="first")
+    if dup.any():
+        i = int(dup.idxmax())
+        raise ManifestError(f"{path}, line {_line(i)}: duplicate row for {df.at[i, 'identifier']}/{df.at[i, 'file']}")
+    for col in ("year_start", "year_end", "size_bytes"):
+        vals = []
+        for i, v in df[col].items():
+            if v == "":
+                vals.append(pd.NA)
+                continue
+            try:
+                f = float(v)
+                if f != int(f):
+                    raise ValueError
+                vals.append(int(f))
+            except ValueError:
+                raise ManifestError(f"{path}, line {_line(i)}: {col} {v!r} is not a whole number") from None
+        df[col] = pd.array(vals, dtype="Int64")
+    bad = df["year_start"].notna() & df["year_end"].notna() & (df["year_start"] > df["year_end"])
+    if bad.any():
+        i = int(bad.idxmax())
+        raise ManifestError(f"{path}, line {_line(i)}: year_start {df.at[i, 'year_start']} is after year_end {df.at[i, 'year_end']}")
+    durs = []
+    for i, v in df["duration_s"].items():
+        try:
+            durs.append(float(v) if v != "" else float("nan"))
+        except ValueError:
+            raise ManifestError(f"{path}, line {_line(i)}: duration_s {v!r} is not a number of seconds") from None
+    df["duration_s"] = durs
+    if eras is not None:
+        known = set(eras["era"])
+        for i, v in df["era"].items():
+            if v and v not in known:
+                raise ManifestError(f"{path}, line {_line(i)}: era {v!r} is not defined in eras.csv (known: {sorted(known)})")
+    return df
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
+    """Write ``df`` as CSV to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

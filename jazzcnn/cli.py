@@ -1,0 +1,74 @@
+"""The ``jazzcnn`` command line: one subcommand per stage; the Makefile only chains them.
+
+Each subcommand's flags are generated from its stage's config dataclass, so ``--help`` lists every
+setting with its unit and default. Heavy libraries (TensorFlow) are imported only by the
+subcommand that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from jazzcnn.settings import add_config_arguments, config_from_args
+
+#: subcommand -> (config class, runner function, one-line help). Runners take the config and
+#: return the process exit status.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "download": ("acquire.config:DownloadConfig", "acquire.download:run_download",
+                 "scrape the collection into tracks.csv and download its audio, verified"),
+    "validate": ("acquire.config:ValidateConfig", "acquire.validate:run_validate",
+                 "list missing and corrupt (size/MD5) downloaded files"),
+    "preprocess": ("preprocess.config:PreprocessConfig", "preprocess.pipeline:run_preprocess",
+                   "16 kHz mono, commentary removed, written to shards"),
+    "train": ("train.config:TrainConfig", "train.training:run_train",
+              "train the Kapre CNN on era labels resolved from the manifests"),
+    "score": ("train.config:ScoreConfig", "train.scoring:run_score",
+              "score a run on its held-out test tapes: matrices, plots, report"),
+    "predict": ("train.config:PredictConfig", "train.predict:run_predict",
+                "era probabilities for any audio file, whole file and per clip"),
+    "demo": ("jazzcnn.demo:DemoConfig", "jazzcnn.demo:run_demo",
+             "generate a tiny synthetic collection, serve it locally and run every stage on it"),
+}
+
+
+def _resolve(spec: str):
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
+    """Parser with one subparser per command (all of them unless ``commands`` names some)."""
+    parser = argparse.ArgumentParser(prog="jazzcnn", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (cfg_spec, _, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if commands is None or name in commands:
+            add_config_arguments(p, _resolve(cfg_spec))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jazzcnn`` script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Build flags only for the command asked for, so `jazzcnn download` never imports TensorFlow.
+    chosen = [a for a in argv if a in COMMANDS][:1]
+    parser = build_parser(chosen or None)
+    args = parser.parse_args(argv)
+    cfg_spec, run_spec, _ = COMMANDS[args.command]
+    try:
+        cfg = config_from_args(_resolve(cfg_spec), args)
+    except (TypeError, ValueError) as e:
+        parser.error(str(e))
+    try:
+        return int(_resolve(run_spec)(cfg) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Provenance stamped beside every model and report: git revision, manifest hashes, config."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def git_revision(repo_dir: Path | None = None) -> str:
+    """Current git commit of the code (with ``-dirty`` when the tree has changes), or ``"unknown"``."""
+    cwd = Path(repo_dir or Path(__file__).resolve().parent.parent)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in ``chunk_bytes`` blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest_hashes(*paths: Path) -> dict[str, str]:
+    """``{file name: sha256}`` for each manifest CSV that exists."""
+    return {Path(p).name: file_sha256(Path(p)) for p in paths if Path(p).exists()}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_provenance(path: Path, *, config: dict[str, Any], manifests: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``provenance.json``: config, manifest hashes, git revision, library versions."""
+    from importlib import metadata
+
+    versions = {}
+    for pkg in ("numpy", "tensorflow", "keras", "kapre", "librosa", "soxr", "onnxruntime", "scikit-learn"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    record = {
+        "git_revision": git_revision(),
+        "config": config,
+        "manifest_sha256": manifests,
+        "versions": versions,
+    }
+    if extra:
+        record.update(extra)
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    return record

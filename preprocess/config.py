@@ -1,0 +1,34 @@
+"""Settings of the preprocess stage (``jazzcnn preprocess``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jazzcnn.settings import setting
+
+
+@dataclass
+class PreprocessConfig:
+    """Decoding, commentary removal and sharding settings."""
+
+    data_dir: Path = setting(Path("data"), "input audio under DATA_DIR/audio, shards written to DATA_DIR/shards")
+    manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv; commentary.csv is written here")
+    format: str = setting("VBR MP3", "which format's rows of tracks.csv to process")
+    sample_rate: int = setting(16000, "output sample rate", "Hz")
+    workers: int = setting(0, "worker processes (0 = all cores)", "processes")
+    block_s: float = setting(30.0, "decode/resample block length (memory does not grow with tape length)", "s")
+    vad: bool = setting(True, "remove speech found by the silero-vad detector")
+    speech_threshold: float = setting(0.5, "speech probability above which a 32 ms frame counts as speech", "probability")
+    min_speech_s: float = setting(0.5, "speech runs shorter than this are ignored", "s")
+    min_music_s: float = setting(2.0, "music gaps shorter than this between speech runs are removed with them", "s")
+    speech_pad_s: float = setting(0.5, "cut this much extra before and after every speech span", "s")
+    silence_db: float = setting(-50.0, "frames below this RMS level (dBFS) count as silence and are cut", "dBFS")
+    min_silence_s: float = setting(1.0, "silences shorter than this are kept", "s")
+    trim_head_s: float = setting(0.0, "fixed cut at the start of every file (the seed study used 300)", "s")
+    trim_tail_s: float = setting(0.0, "fixed cut at the end of every file (the seed study used 300)", "s")
+    min_segment_s: float = setting(3.0, "music segments shorter than this (the shortest clip length) are dropped", "s")
+    shard_bytes: int = setting(256 * 1024 * 1024, "target size of one shard file", "bytes")
+    eras: list[str] = setting([], "only tapes in these eras; empty = all")
+    limit: int | None = setting(None, "only the first N tapes", "items")
+    max_examples: int | None = setting(None, "smoke switch: process at most this many files", "files")
