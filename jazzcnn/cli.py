@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-from jazzcnn.settings import add_config_arguments, config_from_args
+from jazzcnn.settings import add_config_arguments, config_from_args, load_config_file
 
 #: subcommand -> (config class, runner function, one-line help). Runners take the config and
 #: return the process exit status.
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg_spec, run_spec, _ = COMMANDS[args.command]
     try:
         cfg = config_from_args(_resolve(cfg_spec), args)
+        if getattr(cfg, "config", None):  # --config FILE: file settings under the explicit flags
+            cfg = config_from_args(_resolve(cfg_spec), args, base=load_config_file(cfg.config))
     except (TypeError, ValueError) as e:
         parser.error(str(e))
     try:
