@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from jazzcnn.settings import setting
@@ -22,9 +23,12 @@ class DownloadConfig:
     workers: int = setting(4, "parallel download connections (the archive throttles beyond 3-5)", "connections")
     data_dir: Path = setting(Path("data"), "where audio lands: DATA_DIR/audio/<identifier>/<file>")
     manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv and eras.csv")
-    ia_base_url: str = setting(
-        "https://archive.org",
-        "archive.org-compatible server (a private mirror or a test server, e.g. http://127.0.0.1:8765)",
+    ia_base_url: str = field(
+        # Read when the config is made, so IA_BASE_URL applies whenever the flag is not given.
+        default_factory=lambda: os.environ.get("IA_BASE_URL") or "https://archive.org",
+        metadata={"help": "archive.org-compatible server (a private mirror or a test server, e.g. "
+                          "http://127.0.0.1:8765); default: the IA_BASE_URL environment variable, else https://archive.org",
+                  "unit": None},
     )
     dry_run: bool = setting(False, "scrape and print the size preflight, download nothing")
     scrape: bool = setting(True, "scrape search and metadata into tracks.csv before downloading (false: use tracks.csv as it is)")

@@ -173,8 +173,105 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     os.close(fd)
     try:
         df.to_csv(tmp, index=False)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def read_tracks_or_empty(path: Path) -> pd.DataFrame:
+    """Raw ``tracks.csv`` as text columns (no validation), or an empty frame when it does not exist.
+
+    Used for merging, where the user's own columns and values must survive byte for byte.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=TRACK_COLUMNS, dtype=str)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for col in TRACK_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    return df
+
+
+def merge_tracks(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Merge freshly scraped rows ``new`` into the existing manifest ``old`` by ``identifier,file``.
+
+    Scraped columns are refreshed, but a non-blank value of a user column (:data:`USER_COLUMNS`:
+    ``era``, ``year_start``, ``year_end``) in ``old`` wins over the scrape; a user year that differs
+    from the scraped one marks ``year_source`` as ``user``. Rows only in ``old`` are kept (a
+    ``--limit`` or ``--eras`` scrape sees only part of the collection); rows only in ``new`` are
+    appended. Extra columns a user added are kept.
+
+    Parameters
+    ----------
+    old, new : pd.DataFrame
+        Text-valued frames with at least :data:`TRACK_COLUMNS`.
+
+    Returns
+    -------
+    pd.DataFrame
+        The merged manifest, ``old``'s row order first, then new rows in ``new``'s order.
+    """
+    old = old.astype(str).reset_index(drop=True)
+    new = new.astype(str).reset_index(drop=True)
+    columns = list(TRACK_COLUMNS) + [c for c in list(old.columns) + list(new.columns) if c not in TRACK_COLUMNS]
+    columns = list(dict.fromkeys(columns))
+    old = old.reindex(columns=columns, fill_value="")
+    new = new.reindex(columns=columns, fill_value="")
+    key_old = {(r.identifier, r.file): i for i, r in enumerate(old[["identifier", "file"]].itertuples(index=False))}
+    rows = old.to_dict("records")
+    appended = []
+    for rec in new.to_dict("records"):
+        i = key_old.get((rec["identifier"], rec["file"]))
+        if i is None:
+            appended.append(rec)
+            continue
+        kept = rows[i]
+        merged = dict(kept)
+        for col in columns:
+            if col in USER_COLUMNS and kept.get(col, "").strip():
+                continue
+            if col in new.columns and col in TRACK_COLUMNS:
+                merged[col] = rec[col]
+        user_years = any(kept.get(c, "").strip() and kept[c].strip() != rec[c].strip() for c in ("year_start", "year_end"))
+        if user_years or kept.get("year_source") == "user":
+            merged["year_source"] = "user"
+        rows[i] = merged
+    return pd.DataFrame(rows + appended, columns=columns).fillna("")
+
+
+def era_for_years(start, end, eras: pd.DataFrame) -> str | None:
+    """The era of ``eras`` whose range holds all of ``start``-``end`` (inclusive years), else None.
+
+    A tape straddling two eras, or with unknown years, has no era (it is "unlabelled").
+    """
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return None
+    for r in eras.itertuples(index=False):
+        if r.start_year <= int(start) and int(end) <= r.end_year:
+            return r.era
+    return None
+
+
+def years_within_eras(start, end, eras: pd.DataFrame, names: list[str]) -> bool:
+    """True when every year of ``start``-``end`` lies in one of the eras ``names``.
+
+    Raises
+    ------
+    ManifestError
+        If a name is not an era of ``eras``.
+    """
+    known = set(eras["era"])
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ManifestError(f"unknown era(s) {unknown}; eras.csv defines {sorted(known)}")
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return False
+    chosen = eras[eras["era"].isin(names)]
+    return all(((chosen["start_year"] <= y) & (y <= chosen["end_year"])).any() for y in range(int(start), int(end) + 1))

@@ -1,0 +1,274 @@
+"""Talking to archive.org (or a compatible server) through the ``internetarchive`` library.
+
+Search goes through :meth:`ArchiveSession.search_items` (the scrape API) and item metadata through
+:meth:`ArchiveSession.get_item`; retries are urllib3 :class:`~urllib3.util.Retry` objects mounted
+on the library's session, so search, metadata and file transfers all back off the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pandas as pd
+from internetarchive import ArchiveSession
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from acquire.manifest import TRACK_COLUMNS
+from acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
+
+DEFAULT_BASE_URL = "https://archive.org"
+#: Search result fields needed to pre-filter items before fetching their metadata.
+SEARCH_FIELDS = ["identifier", "title", "date", "year", "creator", "mediatype"]
+#: Item media types holding recordings; anything else (the catalogue PDF is ``texts``) is skipped.
+AUDIO_MEDIATYPES = {"audio", "etree"}
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    """``base_url``, else the ``IA_BASE_URL`` environment variable, else https://archive.org."""
+    return (base_url or os.environ.get("IA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+
+class _Retry(Retry):
+    # urllib3 honours Retry-After only on 413/429/503 when deciding to retry; archive.org also
+    # sends it with other 5xx answers, and waiting as told is kinder than our own backoff.
+    RETRY_AFTER_STATUS_CODES = frozenset([413, 429, 500, 502, 503, 504])
+
+
+def make_retry(retries: int, backoff_s: float) -> Retry:
+    """The retry policy of every request: 429/5xx, connection errors and timeouts.
+
+    Parameters
+    ----------
+    retries : int
+        Attempts after the first one.
+    backoff_s : float
+        Backoff factor [s]: waits grow as ``backoff_s * 2**n`` unless ``Retry-After`` says otherwise.
+
+    Returns
+    -------
+    urllib3.util.Retry
+        With ``raise_on_status=False`` so that an exhausted retry surfaces the last HTTP status.
+    """
+    return _Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        redirect=False,
+        allowed_methods=["HEAD", "GET", "POST", "OPTIONS"],
+        status_forcelist=[429, 500, 502, 503, 504],
+        backoff_factor=backoff_s,
+        backoff_max=max(backoff_s * 64, 1.0),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float = 1.0,
+                 pool_size: int = 8) -> ArchiveSession:
+    """An :class:`internetarchive.ArchiveSession` aimed at ``base_url`` with our retry policy.
+
+    ``ArchiveSession`` appends ``.archive.org`` to a configured host that lacks it, so the
+    session is made with defaults and then pointed at ``base_url`` by setting its ``host`` and
+    ``protocol``, which every URL the library builds is made of.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        e.g. ``http://127.0.0.1:8765``; default :func:`resolve_base_url`.
+    retries : int
+        Retries per request (see :func:`make_retry`).
+    backoff_s : float
+        Retry backoff factor [s].
+    pool_size : int
+        Connections kept per host.
+
+    Returns
+    -------
+    ArchiveSession
+
+    Raises
+    ------
+    ValueError
+        If ``base_url`` is not an ``http(s)://host[:port]`` URL.
+    """
+    url = urlsplit(resolve_base_url(base_url))
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ValueError(f"IA base URL {base_url!r} is not an http(s)://host[:port] URL")
+    session = ArchiveSession()
+    session.host = url.netloc
+    session.protocol = f"{url.scheme}:"
+    session.secure = url.scheme == "https"
+    if not url.hostname.endswith("archive.org"):
+        # Never hand archive.org credentials from the user's ia.ini to another server.
+        session.access_key = session.secret_key = None
+        session.cookies.clear()
+    retry = make_retry(retries, backoff_s)
+    session.http_adapter_kwargs = {"max_retries": retry, "pool_connections": pool_size, "pool_maxsize": pool_size}
+    adapter = HTTPAdapter(**session.http_adapter_kwargs)
+    # Mount on the scheme, not only on the host: archive.org redirects downloads to data nodes
+    # (iaNNN.us.archive.org) whose transfers must retry the same way.
+    session.mount(f"{url.scheme}://", adapter)
+    session.mount(f"{url.scheme}://{url.netloc}", adapter)
+    # The library's default is "Connection: close"; reusing connections matters for many files.
+    session.headers.pop("Connection", None)
+    return session
+
+
+@dataclass
+class ScrapeResult:
+    """Rows scraped for ``tracks.csv`` plus what was skipped or looked wrong, for the report."""
+
+    rows: pd.DataFrame
+    identifiers: list[str]
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def search_collection(session: ArchiveSession, collection: str, retries: int = 6) -> list[dict]:
+    """All items of ``collection`` (scrape API), sorted by identifier.
+
+    Returns
+    -------
+    list of dict
+        Search results with the :data:`SEARCH_FIELDS` the server has.
+
+    Raises
+    ------
+    requests.HTTPError, ValueError
+        When the search fails after retries or the server reports an error.
+    """
+    search = session.search_items(
+        f"collection:{collection}", fields=list(SEARCH_FIELDS), sorts=["identifier asc"],
+        max_retries=session.http_adapter_kwargs.get("max_retries", retries),
+    )
+    results = []
+    for doc in search:
+        if "error" in doc:
+            raise ValueError(f"search of collection {collection!r} failed: {doc['error']}")
+        results.append(doc)
+    results.sort(key=lambda d: d["identifier"])
+    return results
+
+
+def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dict], list[str]]:
+    """Manifest rows (one per file of format ``fmt``) of one item's Metadata API response.
+
+    Parameters
+    ----------
+    identifier : str
+    item_metadata : dict
+        The Metadata API response (``metadata`` and ``files``).
+    fmt : str
+        Archive format to list, e.g. ``"VBR MP3"``.
+
+    Returns
+    -------
+    rows : list of dict
+        Text values for :data:`TRACK_COLUMNS`.
+    problems : list of str
+        Implausible years and unparseable durations, naming the item and file.
+    """
+    meta = item_metadata.get("metadata", {}) or {}
+    title = first_value(meta.get("title"))
+    years = parse_years(meta, title, identifier)
+    problems = [f"{identifier}: {p}" for p in years.problems]
+    rows = []
+    for f in item_metadata.get("files", []) or []:
+        if first_value(f.get("format")) != fmt:
+            continue
+        name = str(f.get("name", ""))
+        try:
+            duration = parse_duration(f.get("length"))
+        except ValueError as e:
+            problems.append(f"{identifier}/{name}: {e}; duration left blank")
+            duration = None
+        rows.append({
+            "identifier": identifier,
+            "file": name,
+            "title": title,
+            "artist": parse_artist(identifier, meta),
+            "tape": parse_tape(identifier, title),
+            "year_start": "" if years.start is None else str(years.start),
+            "year_end": "" if years.end is None else str(years.end),
+            "year_source": years.source,
+            "era": "",
+            "format": fmt,
+            "size_bytes": first_value(f.get("size")),
+            "md5": first_value(f.get("md5")),
+            "duration_s": "" if duration is None else f"{duration:g}",
+            "source_file": first_value(f.get("original")) if first_value(f.get("source")) != "original" else "",
+        })
+    return rows, problems
+
+
+def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit: int | None = None,
+           timeout_s: float = 60.0, log=print) -> ScrapeResult:
+    """Search ``collection`` and build manifest rows for its audio items.
+
+    Non-audio items (the catalogue PDF) and items without ``fmt`` files are skipped with a note.
+
+    Parameters
+    ----------
+    session : ArchiveSession
+        From :func:`make_session`.
+    collection : str
+        Collection identifier, e.g. ``davidwnivenjazz``.
+    fmt : str
+        Archive format to list.
+    keep : callable, optional
+        ``keep(identifier, YearInfo) -> bool`` pre-filter on the search result's years (the
+        ``--eras`` selection), applied before fetching metadata.
+    limit : int, optional
+        Stop after this many audio items (in identifier order).
+    timeout_s : float
+        Timeout of each metadata request [s].
+    log : callable
+        Where notes are printed.
+
+    Returns
+    -------
+    ScrapeResult
+
+    Raises
+    ------
+    requests.RequestException, ValueError
+        When the search itself fails.
+    """
+    docs = search_collection(session, collection)
+    rows: list[dict] = []
+    result = ScrapeResult(pd.DataFrame(columns=TRACK_COLUMNS), [])
+    for doc in docs:
+        if limit is not None and len(result.identifiers) >= limit:
+            break
+        ident = doc["identifier"]
+        mediatype = first_value(doc.get("mediatype"))
+        if mediatype and mediatype not in AUDIO_MEDIATYPES:
+            result.notes.append(f"skipped {ident}: not an audio item (mediatype {mediatype})")
+            log(result.notes[-1])
+            continue
+        if keep is not None and not keep(ident, parse_years(doc, first_value(doc.get("title")), ident)):
+            continue
+        try:
+            item = session.get_item(ident, request_kwargs={"timeout": timeout_s})
+        except Exception as e:  # the library re-raises requests errors with the URL in the message
+            result.problems.append(f"{ident}: metadata not fetched ({e})")
+            log(result.problems[-1])
+            continue
+        item_rows, problems = track_rows(ident, item.item_metadata, fmt)
+        result.problems.extend(problems)
+        mediatype = first_value(item.metadata.get("mediatype"))
+        if not item_rows:
+            formats = sorted({first_value(f.get("format")) for f in item.files})
+            why = f"mediatype {mediatype}" if mediatype and mediatype not in AUDIO_MEDIATYPES else f"formats {formats}"
+            result.notes.append(f"skipped {ident}: no {fmt!r} files ({why})")
+            log(result.notes[-1])
+            continue
+        rows.extend(item_rows)
+        result.identifiers.append(ident)
+    result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS)
+    return result
+

@@ -1,0 +1,343 @@
+"""``jazzcnn download``: scrape the collection into ``tracks.csv``, then download it, verified.
+
+Steps: search + metadata (through the ``internetarchive`` library) -> merge into ``tracks.csv``
+(user-edited columns win) -> select rows (format, ``--eras``, ``--limit``, ``--max-examples``)
+-> size preflight per era and free-space check -> parallel verified transfers with progress bars
+-> summary listing every failure. The exit status is non-zero when any file failed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from acquire.archive import make_session, resolve_base_url, scrape
+from acquire.config import DownloadConfig
+from acquire.manifest import (ManifestError, era_for_years, load_eras, load_tracks, merge_tracks,
+                              read_tracks_or_empty, write_csv_atomic, years_within_eras)
+from acquire.transfer import (TransferError, TransferResult, UnsafePathError, VerifiedRecord, download_file,
+                              md5_of_file, safe_target)
+
+#: Exit statuses of :func:`run_download`.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
+
+
+def audio_dir(data_dir: Path) -> Path:
+    """Download root: ``DATA_DIR/audio``."""
+    return Path(data_dir) / "audio"
+
+
+def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names: list[str],
+                  limit: int | None) -> pd.DataFrame:
+    """Rows of format ``fmt`` of the chosen eras and first ``limit`` tapes, with an ``era_of`` column.
+
+    A row's era is its user-set ``era`` when non-blank, else the era holding its whole year range,
+    else ``"unlabelled"``. ``--eras`` keeps rows whose era is named, or whose years all fall in
+    the named eras.
+
+    Parameters
+    ----------
+    tracks : pd.DataFrame
+        Output of :func:`acquire.manifest.load_tracks`.
+    eras : pd.DataFrame
+        Output of :func:`acquire.manifest.load_eras`.
+    fmt : str
+        Archive format.
+    era_names : list of str
+        Era names; empty keeps all.
+    limit : int, optional
+        Number of tapes (identifiers, in identifier order) to keep.
+
+    Returns
+    -------
+    pd.DataFrame
+
+    Raises
+    ------
+    ManifestError
+        If ``era_names`` holds an era not in ``eras``.
+    """
+    df = tracks[tracks["format"] == fmt].copy()
+    df["era_of"] = [
+        r.era or era_for_years(r.year_start, r.year_end, eras) or "unlabelled"
+        for r in df.itertuples(index=False)
+    ]
+    if era_names:
+        years_within_eras(None, None, eras, era_names)  # unknown era names fail even on no rows
+        keep = [
+            r.era_of in era_names or years_within_eras(r.year_start, r.year_end, eras, era_names)
+            for r in df.itertuples(index=False)
+        ]
+        df = df[pd.Series(keep, index=df.index, dtype=bool)]
+    df = df.sort_values(["identifier", "file"], kind="stable")
+    if limit is not None:
+        df = df[df["identifier"].isin(sorted(df["identifier"].unique())[:limit])]
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class Plan:
+    """What a run will do: rows to fetch, rows already verified, refused rows, bytes per era."""
+
+    todo: pd.DataFrame
+    done: list[tuple[str, str]]
+    refused: list[TransferResult]
+    per_era: pd.DataFrame
+    bytes_needed: int
+    newly_verified: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord) -> Plan:
+    """Split ``selected`` into files to fetch and files already verified, and tally bytes per era.
+
+    A file on disk that is not in the record (a run killed between rename and record) is
+    hashed once and recorded instead of being downloaded again. Unsafe names are refused.
+
+    Returns
+    -------
+    Plan
+    """
+    todo, done, refused, new = [], [], [], []
+    needed = 0
+    for r in selected.itertuples(index=False):
+        try:
+            target = safe_target(root, r.identifier, r.file)
+        except UnsafePathError as e:
+            refused.append(TransferResult(r.identifier, r.file, "failed", f"refused: {e}"))
+            continue
+        size = None if pd.isna(r.size_bytes) else int(r.size_bytes)
+        if size is not None and record.is_verified(r.identifier, r.file, size, r.md5, target):
+            done.append((r.identifier, r.file))
+            continue
+        if target.exists() and size is not None and target.stat().st_size == size and r.md5 \
+                and md5_of_file(target) == r.md5.lower():
+            record.add(r.identifier, r.file, size, r.md5)
+            done.append((r.identifier, r.file))
+            new.append((r.identifier, r.file))
+            continue
+        todo.append(r._asdict())
+        part = target.with_name(target.name + ".part")
+        have = part.stat().st_size if part.exists() else 0
+        needed += max(0, (size or 0) - have)
+    todo_df = pd.DataFrame(todo, columns=list(selected.columns))
+    sel = selected.assign(size=selected["size_bytes"].fillna(0).astype("int64"))
+    per_era = sel.groupby("era_of").agg(files=("file", "size"), bytes=("size", "sum"))
+    if len(todo_df):
+        t = todo_df.assign(size=pd.array(todo_df["size_bytes"], dtype="Int64").fillna(0).astype("int64"))
+        per_era = per_era.join(t.groupby("era_of").agg(to_fetch_files=("file", "size"), to_fetch_bytes=("size", "sum")))
+    else:
+        per_era = per_era.assign(to_fetch_files=0, to_fetch_bytes=0)
+    per_era = per_era.fillna(0).astype("int64")
+    return Plan(todo_df, done, refused, per_era, needed, new)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def print_preflight(plan: Plan, out=sys.stdout) -> None:
+    """Print files and bytes per era (all selected, and still to fetch)."""
+    print("size preflight (era: files, bytes selected | still to fetch):", file=out)
+    for era, r in plan.per_era.iterrows():
+        print(f"  {era:<20} {r['files']:>5} files {_human(r['bytes']):>10} | "
+              f"{r['to_fetch_files']:>5} files {_human(r['to_fetch_bytes']):>10}", file=out)
+    tot = plan.per_era.sum()
+    print(f"  {'total':<20} {int(tot.get('files', 0)):>5} files {_human(tot.get('bytes', 0)):>10} | "
+          f"{len(plan.todo):>5} files {_human(plan.bytes_needed):>10} to download", file=out)
+
+
+def check_free_space(path: Path, needed: int, margin: int) -> tuple[bool, int]:
+    """Whether the disk holding ``path`` has ``needed + margin`` bytes free.
+
+    Returns
+    -------
+    ok : bool
+    free : int
+        Free bytes on that disk [bytes].
+    """
+    probe = Path(path).resolve()
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    return free >= needed + margin, free
+
+
+def _local_session(cfg: DownloadConfig, base_url: str):
+    """One library session per worker thread (requests sessions are not guaranteed thread-safe)."""
+    store = threading.local()
+
+    def get():
+        if not hasattr(store, "session"):
+            store.session = make_session(base_url, cfg.retries, cfg.backoff_s, pool_size=2)
+        return store.session
+
+    return get
+
+
+def run_download(cfg: DownloadConfig) -> int:
+    """Run ``jazzcnn download``.
+
+    Parameters
+    ----------
+    cfg : DownloadConfig
+
+    Returns
+    -------
+    int
+        0 when every selected file is verified on disk (or on a dry run); 1 when any file failed;
+        2 on a manifest or usage error; 3 when the disk lacks room.
+    """
+    base_url = resolve_base_url(cfg.ia_base_url)
+    manifests = Path(cfg.manifests_dir)
+    tracks_path, eras_path = manifests / "tracks.csv", manifests / "eras.csv"
+    root = audio_dir(cfg.data_dir)
+    try:
+        eras = load_eras(eras_path)
+        if cfg.eras:
+            years_within_eras(None, None, eras, list(cfg.eras))  # unknown era names fail early
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for name, value in (("workers", cfg.workers), ("retries", cfg.retries)):
+        if value < 1:
+            print(f"error: --{name} must be at least 1, got {value}", file=sys.stderr)
+            return EXIT_USAGE
+
+    problems: list[str] = []
+    if cfg.scrape:
+        print(f"scraping collection {cfg.collection!r} from {base_url} (format {cfg.format!r})")
+        session = make_session(base_url, cfg.retries, cfg.backoff_s)
+
+        def keep(identifier, years):
+            if not cfg.eras:
+                return True
+            # Search fields may lack years the metadata has; only drop items that clearly miss.
+            if years.start is None:
+                return True
+            return years_within_eras(years.start, years.end, eras, list(cfg.eras))
+
+        try:
+            scraped = scrape(session, cfg.collection, cfg.format, keep=keep, limit=cfg.limit, timeout_s=cfg.timeout_s)
+        except Exception as e:  # search failures come as requests or ValueError from the library
+            print(f"error: scraping {cfg.collection!r} at {base_url} failed: {e}", file=sys.stderr)
+            return EXIT_FAILED
+        problems.extend(scraped.problems)
+        for p in scraped.problems:
+            print(f"warning: {p}")
+        try:
+            merged = merge_tracks(read_tracks_or_empty(tracks_path), scraped.rows)
+        except (ValueError, KeyError) as e:
+            print(f"error: {tracks_path}: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        write_csv_atomic(merged, tracks_path)
+        print(f"{tracks_path}: {len(scraped.rows)} rows scraped from {len(scraped.identifiers)} items, {len(merged)} rows in all")
+    try:
+        tracks = load_tracks(tracks_path, eras)
+        selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit)
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if cfg.max_examples is not None:
+        selected = selected.head(max(0, cfg.max_examples))
+
+    record = VerifiedRecord(root / "verified.csv")
+    plan = plan_downloads(selected, root, record)
+    print_preflight(plan)
+    if cfg.dry_run:
+        print("dry run: nothing downloaded")
+        return EXIT_OK
+    ok, free = check_free_space(root, plan.bytes_needed, cfg.free_space_margin_bytes)
+    if not ok:
+        print(f"error: not enough disk space under {root}: {_human(plan.bytes_needed)} to download + "
+              f"{_human(cfg.free_space_margin_bytes)} margin, {_human(free)} free; nothing downloaded",
+              file=sys.stderr)
+        return EXIT_NO_SPACE
+
+    results = list(plan.refused)
+    results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
+    results += _transfer_all(cfg, base_url, plan, root, record)
+    record.save()
+    return _summary(results, problems)
+
+
+def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, record: VerifiedRecord) -> list[TransferResult]:
+    if not len(plan.todo):
+        return []
+    session_for = _local_session(cfg, base_url)
+    total_bytes = int(pd.array(plan.todo["size_bytes"], dtype="Int64").fillna(0).sum())
+    bytes_bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes", position=0,
+                     mininterval=0.5, dynamic_ncols=True)
+    files_bar = tqdm(total=len(plan.todo), unit="file", desc="files", position=1, mininterval=0.5, dynamic_ncols=True)
+    lock = threading.Lock()
+
+    def progress(n: int) -> None:
+        with lock:
+            bytes_bar.update(n)
+
+    def one(row: dict) -> TransferResult:
+        ident, name = row["identifier"], row["file"]
+        size = None if pd.isna(row["size_bytes"]) else int(row["size_bytes"])
+        target = safe_target(root, ident, name)
+        session = session_for()
+        # Build the URL with the library, exactly as its own File.download would.
+        url = session.get_item(ident, item_metadata={"metadata": {"identifier": ident}}).get_file(name).url
+        part = target.with_name(target.name + ".part")
+        if part.exists():
+            progress(part.stat().st_size)  # bytes already on disk count as done
+        try:
+            got, resumed = download_file(
+                session, url, target, size, row["md5"], timeout_s=cfg.timeout_s, attempts=cfg.retries,
+                backoff_s=cfg.backoff_s, progress=progress, params={"cnt": "0"},
+            )
+        except TransferError as e:
+            record.discard(ident, name)
+            return TransferResult(ident, name, "failed", str(e))
+        except OSError as e:
+            return TransferResult(ident, name, "failed", f"local file error: {e}")
+        if size is not None and row["md5"]:
+            record.add(ident, name, size, row["md5"])
+        return TransferResult(ident, name, "downloaded", bytes_received=got, resumed=resumed)
+
+    results = []
+    try:
+        with ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="download") as pool:
+            futures = [pool.submit(one, row) for row in plan.todo.to_dict("records")]
+            for fut in as_completed(futures):
+                res = fut.result()
+                results.append(res)
+                files_bar.update(1)
+                if res.status == "failed":
+                    tqdm.write(f"failed: {res.identifier}/{res.file}: {res.reason}")
+    finally:
+        bytes_bar.close()
+        files_bar.close()
+    return results
+
+
+def _summary(results: list[TransferResult], problems: list[str]) -> int:
+    counts = {s: sum(r.status == s for r in results) for s in ("downloaded", "skipped", "failed")}
+    got = sum(r.bytes_received for r in results)
+    print(f"summary: {counts['downloaded']} downloaded ({_human(got)}), {counts['skipped']} already verified, "
+          f"{counts['failed']} failed")
+    if problems:
+        print(f"metadata problems ({len(problems)}):")
+        for p in problems:
+            print(f"  {p}")
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"failures ({len(failed)}):")
+        for r in sorted(failed, key=lambda r: (r.identifier, r.file)):
+            print(f"  {r.identifier}/{r.file}: {r.reason}")
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,286 @@
+"""Verified file transfers: ``.part`` file, streamed MD5, HTTP Range resume, atomic rename.
+
+HTTP-level retries (429/5xx with ``Retry-After``, connection errors, timeouts before the body)
+happen inside urllib3 through the session's :class:`~urllib3.util.Retry`; this module adds the
+one thing urllib3 cannot do: resuming a body cut off half-way with ``Range: bytes=N-``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+VERIFIED_COLUMNS = ["identifier", "file", "size_bytes", "md5"]
+CHUNK_BYTES = 1 << 20
+
+
+class UnsafePathError(ValueError):
+    """A file name from metadata would land outside the item's folder."""
+
+
+def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
+    """``audio_dir/identifier/name``, refusing names that would escape that folder.
+
+    Parameters
+    ----------
+    audio_dir : Path
+        The download root, ``DATA_DIR/audio``.
+    identifier, name : str
+        Item identifier and file name as given by (untrusted) metadata.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    UnsafePathError
+        Absolute names, ``..`` components, backslashes, NUL bytes or empty names, or an
+        identifier that is not a single path component.
+    """
+    for label, value in (("identifier", identifier), ("file name", name)):
+        if not value or "\x00" in value or "\\" in value:
+            raise UnsafePathError(f"unsafe {label} {value!r}")
+    if "/" in identifier or identifier in (".", ".."):
+        raise UnsafePathError(f"unsafe identifier {identifier!r}")
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or Path(name).is_absolute():
+        raise UnsafePathError(f"unsafe file name {name!r}: absolute or has '..'/empty components")
+    base = (Path(audio_dir) / identifier).resolve()
+    target = (base / name).resolve()
+    # The textual checks above cover the usual attacks; resolve() also catches symlinked folders.
+    if base not in target.parents:
+        raise UnsafePathError(f"unsafe file name {name!r}: resolves outside {base}")
+    return Path(audio_dir) / identifier / name
+
+
+def md5_of_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """MD5 hex digest of a file read in ``chunk_bytes`` blocks."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class VerifiedRecord:
+    """``DATA_DIR/audio/verified.csv``: files whose size and MD5 were checked after download.
+
+    The file is rewritten atomically, and only when its content changes: the Makefile's
+    preprocess target depends on its mtime, so a run that downloads nothing must not touch it.
+    Thread-safe.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.rows: dict[tuple[str, str], tuple[int, str]] = {}
+        if self.path.exists():
+            df = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+            for r in df.itertuples(index=False):
+                try:
+                    self.rows[(r.identifier, r.file)] = (int(r.size_bytes), r.md5)
+                except ValueError:
+                    continue  # a damaged line only costs a re-check of that file
+
+    def is_verified(self, identifier: str, name: str, size: int, md5: str, path: Path) -> bool:
+        """True when recorded with this size and MD5 and the file is on disk with that size."""
+        with self._lock:
+            rec = self.rows.get((identifier, name))
+        if rec is None or rec != (int(size), md5.lower()):
+            return False
+        try:
+            return path.stat().st_size == int(size)
+        except OSError:
+            return False
+
+    def add(self, identifier: str, name: str, size: int, md5: str) -> None:
+        """Record a verified file and save."""
+        with self._lock:
+            self.rows[(identifier, name)] = (int(size), md5.lower())
+            self._save()
+
+    def discard(self, identifier: str, name: str) -> None:
+        """Forget a file (missing or corrupt) and save."""
+        with self._lock:
+            if self.rows.pop((identifier, name), None) is not None:
+                self._save()
+
+    def text(self) -> str:
+        """The CSV content the record would write."""
+        buf = io.StringIO()
+        df = pd.DataFrame(
+            [(i, f, s, m) for (i, f), (s, m) in sorted(self.rows.items())], columns=VERIFIED_COLUMNS
+        )
+        df.to_csv(buf, index=False)
+        return buf.getvalue()
+
+    def _save(self) -> None:
+        text = self.text()
+        try:
+            if self.path.read_text() == text:
+                return
+        except OSError:
+            pass
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the record from other users
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def save(self) -> None:
+        """Write the record if its content changed."""
+        with self._lock:
+            self._save()
+
+
+@dataclass
+class TransferResult:
+    """Outcome of one file: ``status`` is ``downloaded``, ``skipped`` or ``failed``."""
+
+    identifier: str
+    file: str
+    status: str
+    reason: str = ""
+    bytes_received: int = 0
+    resumed: int = 0
+
+
+class TransferError(Exception):
+    """A file could not be downloaded and verified; the message says why."""
+
+
+def download_file(session: requests.Session, url: str, target: Path, size: int | None, md5: str,
+                  timeout_s: float = 60.0, attempts: int = 6, backoff_s: float = 1.0,
+                  progress=None, chunk_bytes: int = CHUNK_BYTES, params: dict | None = None) -> tuple[int, int]:
+    """Download ``url`` to ``target`` through ``target.part``, resuming and verifying it.
+
+    An existing ``.part`` is resumed with ``Range: bytes=N-``; so is a body cut off mid-way
+    (up to ``attempts`` times without progress, waiting ``backoff_s * 2**n``). The MD5 is computed
+    while streaming (over the ``.part`` prefix first when resuming) and the ``.part`` is renamed
+    into place only when size and MD5 match; a mismatch deletes it.
+
+    Parameters
+    ----------
+    session : requests.Session
+        The library's session, with the retry adapter mounted (:func:`acquire.archive.make_session`).
+    url : str
+        File URL (``internetarchive.File.url``).
+    target : Path
+        Final path; must be safe (:func:`safe_target`).
+    size : int or None
+        Expected size [bytes] from metadata; None skips the size check.
+    md5 : str
+        Expected MD5 hex digest from metadata; blank skips the MD5 check.
+    timeout_s : float
+        Connect and read timeout [s].
+    attempts : int
+        Resume attempts after transfers that broke off without progress.
+    backoff_s : float
+        First wait between resume attempts [s].
+    progress : callable, optional
+        Called with the number of new bytes written.
+    chunk_bytes : int
+        Read size [bytes].
+    params : dict, optional
+        Query parameters of the request.
+
+    Returns
+    -------
+    bytes_received : int
+        Bytes fetched over the network by this call [bytes].
+    resumed : int
+        How many requests resumed a partial file.
+
+    Raises
+    ------
+    TransferError
+        HTTP errors after retries, a transfer that kept failing, a size or MD5 mismatch.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    received = resumed = 0
+    failures = 0
+    restarted_after_mismatch = False
+    while True:
+        offset = part.stat().st_size if part.exists() else 0
+        if size is not None and offset > size:
+            part.unlink()  # longer than the file: stale, start over
+            offset = 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        hasher = hashlib.md5()
+        got_this_try = 0
+        try:
+            with session.get(url, stream=True, timeout=timeout_s, headers=headers, params=params) as resp:
+                if resp.status_code == 416 and offset:
+                    # The .part already holds everything the server has; verify it as it is.
+                    pass
+                else:
+                    resp.raise_for_status()
+                if offset and resp.status_code == 206:
+                    resumed += 1
+                    with open(part, "rb") as fh:
+                        for block in iter(lambda: fh.read(chunk_bytes), b""):
+                            hasher.update(block)
+                    mode = "ab"
+                elif resp.status_code == 416:
+                    with open(part, "rb") as fh:
+                        for block in iter(lambda: fh.read(chunk_bytes), b""):
+                            hasher.update(block)
+                    mode = None
+                else:
+                    # A 200 to a Range request means the server sent the whole file again.
+                    mode = "wb"
+                    if offset and progress is not None:
+                        progress(-offset)
+                if mode is not None:
+                    with open(part, mode) as out:
+                        for chunk in resp.iter_content(chunk_size=chunk_bytes):
+                            out.write(chunk)
+                            hasher.update(chunk)
+                            got_this_try += len(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+            received += got_this_try
+        except requests.HTTPError as e:
+            code = e.response.status_code if e.response is not None else "?"
+            raise TransferError(f"HTTP {code} {getattr(e.response, 'reason', '')} for {url}".strip()) from None
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+            received += got_this_try
+            if got_this_try == 0:
+                failures += 1
+                if failures >= attempts:
+                    raise TransferError(f"transfer kept failing after {failures} attempts: {e}") from None
+                time.sleep(backoff_s * 2 ** (failures - 1))
+            continue  # resume from what the .part now holds
+        have = part.stat().st_size
+        if size is not None and have != size:
+            part.unlink()
+            raise TransferError(f"size mismatch: expected {size} bytes, got {have}")
+        digest = hasher.hexdigest()
+        if md5 and digest != md5.lower():
+            part.unlink()
+            if offset and not restarted_after_mismatch:
+                # The old .part may have been stale (file changed upstream): one clean retry.
+                restarted_after_mismatch = True
+                continue
+            raise TransferError(f"MD5 mismatch: expected {md5}, got {digest}; file not kept")
+        os.replace(part, target)
+        return received, resumed
