@@ -63,6 +63,26 @@ def _check_truncated(path: Path, info: sf._SoundFileInfo, decoded_frames: int) -
             )
 
 
+def _readf(snd: sf.SoundFile, out: np.ndarray) -> int:
+    """Decode up to ``len(out)`` frames into ``out`` (float32, shape (frames, channels)).
+
+    Calls libsndfile's ``sf_readf_float`` directly instead of :meth:`soundfile.SoundFile.read`:
+    soundfile re-seeks to the absolute position after every read, and libsndfile 1.2's MP3 decoder
+    does not land exactly on it, so block-wise MP3 decoding through ``read``/``blocks`` inserts
+    glitches at every block boundary (checked: up to 15 % of samples differ from a one-shot read).
+
+    Raises
+    ------
+    soundfile.LibsndfileError
+        On a decoder error.
+    """
+    n = sf._snd.sf_readf_float(snd._file, sf._ffi.cast("float *", out.ctypes.data), len(out))
+    err = sf._snd.sf_error(snd._file)
+    if err:
+        raise sf.LibsndfileError(err, "decoding failed: ")
+    return int(n)
+
+
 def iter_decode(
     path: Path, sample_rate: int = 16000, block_s: float = 30.0, quality: str = "HQ"
 ) -> Iterator[np.ndarray]:
@@ -88,16 +108,19 @@ def iter_decode(
     Raises
     ------
     AudioError
-        ``unreadable`` (missing, no permission, unknown format), ``corrupt`` (decoder error),
+        ``unreadable`` (missing, no permission, a folder), ``corrupt`` (not audio, damaged header or
+        decoder error), ``empty`` (zero-byte file),
         ``truncated`` (see :func:`_check_truncated`).
     """
     path = Path(path)
-    if not os.access(path, os.R_OK):
-        raise AudioError("unreadable", f"{path}: " + ("no read permission" if path.exists() else "file not found"))
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise AudioError("unreadable", f"{path}: " + ("file not found" if not path.exists() else "not a regular file" if not path.is_file() else "no read permission"))
     try:
         snd = sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        kind = "empty" if path.stat().st_size == 0 else "unreadable"
+        # Opening failed although the file is there and readable: its header is damaged or it is
+        # not audio at all.
+        kind = "empty" if path.stat().st_size == 0 else "corrupt"
         raise AudioError(kind, f"{path}: {e}") from None
     with snd:
         info = sf.info(path) if snd.format == "MP3" else snd  # MP3 frames = Xing count, read once
@@ -107,16 +130,19 @@ def iter_decode(
             sr_in, sample_rate, 1, dtype="float32", quality=quality
         )
         decoded = 0
+        buf = np.empty((frames_per_block, snd.channels), np.float32)
         while True:
             try:
-                block = snd.read(frames_per_block, dtype="float32", always_2d=True)
+                n = _readf(snd, buf)
             except (sf.LibsndfileError, RuntimeError) as e:
                 raise AudioError("corrupt", f"{path}: decoding failed after {decoded / sr_in:.1f} s: {e}") from None
-            if len(block) == 0:
+            if n <= 0:
                 break
-            decoded += len(block)
+            block = buf[:n]
+            decoded += n
             mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
-            yield mono if rs is None else rs.resample_chunk(mono, last=False)
+            # buf is reused for the next block: hand out a copy when no resampler made one.
+            yield mono.copy() if rs is None else rs.resample_chunk(mono, last=False)
         if rs is not None:
             yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
         _check_truncated(path, info, decoded)
