@@ -32,11 +32,11 @@ def _group_keys(labels: pd.DataFrame, group: str) -> pd.Series:
 
 def _one_fold(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of the held-out fold: about ``fraction`` of the groups, stratified by ``y``."""
-    n_groups = len(np.unique(groups))
-    smallest = int(np.unique(y, return_counts=True)[1].min())
-    # sklearn needs n_splits <= members of every class; with few tapes the held-out share grows
-    # above ``fraction`` so that every era can still be represented.
-    k = int(max(2, min(round(1.0 / fraction), n_groups, smallest)))
+    # Every era should be able to reach every fold: at most as many folds as the era with the
+    # fewest groups has groups. With few tapes the held-out share therefore grows above
+    # ``fraction`` so that every era can still be represented.
+    smallest = min(len(np.unique(groups[y == c])) for c in np.unique(y))
+    k = int(max(2, min(round(1.0 / fraction), smallest)))
     sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     _, held = next(iter(sgkf.split(np.zeros(len(y)), y, groups)))
     mask = np.zeros(len(y), bool)

@@ -89,3 +89,16 @@ def write_synthetic(root: Path, *, eras=DEFAULT_ERAS, tapes_per_era: int = 5, se
     df = pd.DataFrame(tracks, columns=TRACK_COLUMNS)
     df.to_csv(man / "tracks.csv", index=False)
     return {"manifests_dir": man, "data_dir": root / "data", "shard_dir": shard_dir, "tapes": df}
+
+
+def tiny_train_config(data: dict, runs_dir: Path, run: str = "tiny", **overrides):
+    """A :class:`train.config.TrainConfig` for fast CPU tests on :func:`write_synthetic` data.
+
+    One-second clips, small batches, a few epochs, learning rate 1e-3 (the tones separate quickly).
+    """
+    from train.config import TrainConfig
+
+    settings = dict(data_dir=data["data_dir"], manifests_dir=data["manifests_dir"], runs_dir=Path(runs_dir), run=run,
+                    clip_seconds=1.0, epochs=3, batch_size=8, learning_rate=1e-3, patience=3)
+    settings.update(overrides)
+    return TrainConfig(**settings)
