@@ -146,8 +146,9 @@ def _human(n: float) -> str:
     return str(n)
 
 
-def print_preflight(plan: Plan, out=sys.stdout) -> None:
-    """Print files and bytes per era (all selected, and still to fetch)."""
+def print_preflight(plan: Plan, out=None) -> None:
+    """Print files and bytes per era (all selected, and still to fetch) to ``out`` (stdout)."""
+    out = out or sys.stdout
     print("size preflight (era: files, bytes selected | still to fetch):", file=out)
     for era, r in plan.per_era.iterrows():
         print(f"  {era:<20} {r['files']:>5} files {_human(r['bytes']):>10} | "

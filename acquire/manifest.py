@@ -35,6 +35,12 @@ USER_COLUMNS = ["era", "year_start", "year_end"]
 ERA_COLUMNS = ["era", "start_year", "end_year"]
 
 
+# Read once at import: os.umask can only be read by setting it, which races with threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+#: Mode of files written atomically: what a plain open() would give (mkstemp gives 0600).
+FILE_MODE = 0o666 & ~_UMASK
+
 class ManifestError(ValueError):
     """A manifest CSV breaks its schema; the message names file, line and value."""
 
@@ -174,9 +180,7 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     try:
         df.to_csv(tmp, index=False)
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 import requests
+import urllib3
+
+from acquire.manifest import FILE_MODE
 
 VERIFIED_COLUMNS = ["identifier", "file", "size_bytes", "md5"]
 CHUNK_BYTES = 1 << 20
@@ -136,9 +139,7 @@ class VerifiedRecord:
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the record from other users
+            os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide the record from other users
             os.replace(tmp, self.path)
         except BaseException:
             if os.path.exists(tmp):
@@ -251,8 +252,12 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
                     if offset and progress is not None:
                         progress(-offset)
                 if mode is not None:
-                    with open(part, mode) as out:
-                        for chunk in resp.iter_content(chunk_size=chunk_bytes):
+                    # Unbuffered: what arrived is on disk, so a killed run resumes after it.
+                    with open(part, mode, buffering=0) as out:
+                        # read1 hands over whatever arrived, so the bytes before a cut reach the
+                        # .part and the resume starts after them (iter_content would drop a
+                        # partly filled chunk when the connection breaks).
+                        for chunk in iter(lambda: resp.raw.read1(chunk_bytes, decode_content=True), b""):
                             out.write(chunk)
                             hasher.update(chunk)
                             got_this_try += len(chunk)
@@ -262,7 +267,8 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         except requests.HTTPError as e:
             code = e.response.status_code if e.response is not None else "?"
             raise TransferError(f"HTTP {code} {getattr(e.response, 'reason', '')} for {url}".strip()) from None
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.HTTPError) as e:
             received += got_this_try
             if got_this_try == 0:
                 failures += 1
