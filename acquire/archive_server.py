@@ -245,7 +245,9 @@ class ArchiveServer:
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="archive-server", daemon=True)
+        # A short poll interval makes stop() quick (serve_forever checks for shutdown that often).
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="archive-server", daemon=True)
         self._thread.start()
         return self
 
