@@ -1,0 +1,321 @@
+"""The preprocess stage end to end: shard contract, audit trail, resume, determinism, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import soxr
+
+from acquire.manifest import TRACK_COLUMNS
+from preprocess import pipeline
+from preprocess.config import PreprocessConfig
+from preprocess.pipeline import clean_audio, run_preprocess
+from preprocess.shards import INDEX_COLUMNS, ShardError, load_index, open_shard, read_segment
+
+REPO = Path(__file__).resolve().parents[1]
+SHARD_BYTES = 1_500_000  # ~47 s of 16 kHz int16: shards close after one or two files
+
+
+def _load(path: Path, rate: int) -> np.ndarray:
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x
+    return soxr.resample(x, sr, rate) if sr != rate else x
+
+
+def _mini_tape(shared: Path, i: int, rate: int) -> np.ndarray:
+    """speech, pause, music, speech, music: about 50 s."""
+    speech = sorted((shared / "speech").glob("*.ogg"))
+    music = sorted((shared / "music").glob("*.ogg"))
+    long_music = [m for m in music if sf.info(m).duration > 20]
+    pause = np.zeros((int(0.8 * rate), 2), np.float32)
+    parts = [_load(speech[i % 3], rate)[: 8 * rate], pause, _load(long_music[i % len(long_music)], rate)[: 14 * rate],
+             pause, _load(speech[(i + 1) % 3], rate)[: 6 * rate], pause,
+             _load(long_music[(i + 2) % len(long_music)], rate)[5 * rate: 17 * rate]]
+    return np.concatenate(parts).astype(np.float32)
+
+
+# (identifier, file, rate, channels, libsndfile format, subtype)
+LAYOUT = [
+    ("tape-a", "a1.mp3", 44100, 2, "MP3", "MPEG_LAYER_III"),
+    ("tape-a", "a2.ogg", 22050, 1, "OGG", "VORBIS"),
+    ("tape-b", "b1.flac", 48000, 2, "FLAC", "PCM_16"),
+    ("tape-c", "c1.wav", 44100, 2, "WAV", "PCM_16"),
+    ("tape-c", "c2.wav", 16000, 1, "WAV", "PCM_16"),
+]
+
+
+def _write_manifest(manifests: Path, rows: list[dict]) -> None:
+    manifests.mkdir(parents=True, exist_ok=True)
+    full = [{c: r.get(c, "") for c in TRACK_COLUMNS} for r in rows]
+    pd.DataFrame(full, columns=TRACK_COLUMNS).to_csv(manifests / "tracks.csv", index=False)
+    (manifests / "eras.csv").write_text("era,start_year,end_year\nEarly Jazz,1923,1930\nSwing,1931,1944\n")
+
+
+@pytest.fixture(scope="module")
+def collection(shared_audio, tmp_path_factory) -> Path:
+    """A small collection (audio + tracks.csv) in every format; copied per test with :func:`_copy`."""
+    root = tmp_path_factory.mktemp("collection")
+    rows = []
+    for i, (ident, name, rate, ch, fmt, subtype) in enumerate(LAYOUT):
+        x = _mini_tape(shared_audio, i, rate)
+        x = x.mean(axis=1) if ch == 1 else x
+        path = root / "data" / "audio" / ident / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kw = {"bitrate_mode": "VARIABLE"} if fmt == "MP3" else {}
+        sf.write(path, x, rate, format=fmt, subtype=subtype, **kw)
+        rows.append({"identifier": ident, "file": name, "format": "VBR MP3", "year_start": 1925 + 5 * i,
+                     "year_end": 1925 + 5 * i, "size_bytes": path.stat().st_size})
+    # A row of another format is not this run's business.
+    rows.append({"identifier": "tape-a", "file": "a1.wav", "format": "WAVE"})
+    _write_manifest(root / "manifests", rows)
+    return root
+
+
+def _copy(collection: Path, dest: Path) -> Path:
+    shutil.copytree(collection, dest)
+    return dest
+
+
+def _cfg(root: Path, **kw) -> PreprocessConfig:
+    kw.setdefault("workers", 1)
+    kw.setdefault("shard_bytes", SHARD_BYTES)
+    return PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", **kw)
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    """Every output file of the stage, by relative path (bytes)."""
+    out = {}
+    for p in sorted((root / "data" / "shards").iterdir()):
+        out[f"shards/{p.name}"] = p.read_bytes()
+    for name in ("commentary.csv", "commentary_summary.csv"):
+        out[name] = (root / "manifests" / name).read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(collection, tmp_path_factory) -> Path:
+    """One uninterrupted single-worker run: what every other run must reproduce."""
+    root = _copy(collection, tmp_path_factory.mktemp("ref") / "c")
+    assert run_preprocess(_cfg(root)) == 0
+    return root
+
+
+def test_shard_contract(reference):
+    shard_dir = reference / "data" / "shards"
+    idx = load_index(shard_dir)
+    assert list(idx.columns) == INDEX_COLUMNS
+    shards = sorted(p.name for p in shard_dir.glob("shard-*.pcm"))
+    assert shards == [f"shard-{i:05d}.pcm" for i in range(len(shards))] and len(shards) >= 2
+    assert not list(shard_dir.glob("*.part"))
+    meta = json.loads((shard_dir / "meta.json").read_text())
+    assert meta["sample_rate"] == 16000 and meta["dtype"] == "int16" and meta["files"] == len(LAYOUT)
+    assert meta["config"]["vad"] is True and meta["samples"] == int(idx["length"].sum())
+    # A file never spans shards; segments are numbered 0.. per file and packed in order.
+    assert (idx.groupby(["identifier", "file"])["shard"].nunique() == 1).all()
+    for _, g in idx.groupby(["identifier", "file"]):
+        assert list(g["segment"]) == list(range(len(g)))
+    for name, g in idx.groupby("shard"):
+        ends = (g["offset"] + g["length"]).to_numpy()
+        assert g["offset"].iloc[0] == 0 and (g["offset"].to_numpy()[1:] == ends[:-1]).all()
+        assert ends[-1] == len(np.memmap(shard_dir / name, dtype="<i2", mode="r"))
+    assert set(zip(idx["identifier"], idx["file"])) == {(r[0], r[1]) for r in LAYOUT}
+    # The stored samples are exactly what clean_audio returns for the file.
+    for ident, name, *_ in LAYOUT:
+        res = clean_audio(reference / "data" / "audio" / ident / name, PreprocessConfig())
+        rows = idx[(idx["identifier"] == ident) & (idx["file"] == name)]
+        assert len(rows) == len(res.segments) >= 1
+        for (_, row), (start, samples) in zip(rows.iterrows(), res.segments):
+            got = read_segment(shard_dir, row)
+            assert got.dtype == np.int16 and np.array_equal(got, samples)
+            assert abs(row["start_s"] - start) < 1e-6
+    assert open_shard(shard_dir, shards[0]).dtype == np.dtype("<i2")
+
+
+def test_audit_trail(reference):
+    com = pd.read_csv(reference / "manifests" / "commentary.csv")
+    assert list(com.columns) == ["identifier", "file", "start_s", "end_s", "reason"]
+    assert set(com["reason"]) <= {"speech", "head", "tail", "short", "silence"}
+    assert "speech" in set(com["reason"])
+    summ = pd.read_csv(reference / "manifests" / "commentary_summary.csv", keep_default_na=False)
+    assert {"identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "status", "error"} <= set(summ.columns)
+    assert (summ["status"] == "ok").all() and len(summ) == len(LAYOUT)
+    # Kept plus removed is the whole file; every file had two stretches of speech (~14 s) cut.
+    assert np.allclose(summ["kept_s"] + summ["removed_s"], summ["duration_s"], atol=0.01)
+    assert (summ["speech_s"] > 10).all()
+    per_file = com[com.reason == "speech"].assign(d=lambda d: d.end_s - d.start_s).groupby(["identifier", "file"])["d"].sum()
+    assert np.allclose(per_file.sort_index().to_numpy(), summ.set_index(["identifier", "file"])["speech_s"].sort_index().to_numpy(), atol=0.01)
+
+
+def test_parallel_run_is_byte_identical(collection, reference, tmp_path):
+    root = _copy(collection, tmp_path / "c")
+    assert run_preprocess(_cfg(root, workers=2)) == 0
+    assert _outputs(root) == _outputs(reference)
+
+
+def test_rerun_with_nothing_new_touches_nothing(collection, reference, tmp_path, capsys):
+    root = _copy(collection, tmp_path / "c")
+    assert run_preprocess(_cfg(root)) == 0
+    files = sorted((root / "data" / "shards").iterdir()) + sorted((root / "manifests").glob("commentary*"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    assert run_preprocess(_cfg(root)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted((root / "data" / "shards").iterdir())
+             + sorted((root / "manifests").glob("commentary*"))}
+    assert after == before
+
+
+def test_resume_after_injected_exception(collection, reference, tmp_path, monkeypatch):
+    root = _copy(collection, tmp_path / "c")
+    real, calls = pipeline._process_task, []
+
+    def crash_on_fourth(task):
+        calls.append(task[1])
+        if len(calls) == 4:
+            raise KeyboardInterrupt("simulated kill")
+        return real(task)
+
+    monkeypatch.setattr(pipeline, "_process_task", crash_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run_preprocess(_cfg(root))
+    shard_dir = root / "data" / "shards"
+    assert not list(shard_dir.glob("*.part"))
+    done = pd.read_csv(shard_dir / "done.csv")
+    assert 1 <= len(done) < len(LAYOUT)
+    # What was committed is consistent: every indexed shard exists.
+    load_index(shard_dir)
+    monkeypatch.setattr(pipeline, "_process_task", real)
+    assert run_preprocess(_cfg(root)) == 0
+    assert _outputs(root) == _outputs(reference)
+
+
+KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+import preprocess.pipeline as pl
+from preprocess.config import PreprocessConfig
+real = pl._process_task
+def slow(task):
+    time.sleep(0.4)  # room for the test to kill between files
+    return real(task)
+pl._process_task = slow
+root = Path(sys.argv[1])
+sys.exit(pl.run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests",
+                                            workers=1, shard_bytes=int(sys.argv[2]))))
+"""
+
+
+def test_resume_after_kill(collection, reference, tmp_path):
+    root = _copy(collection, tmp_path / "c")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(root), str(SHARD_BYTES)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = root / "data" / "shards" / "shard-00000.pcm"
+    deadline = time.time() + 60
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    shard_dir = root / "data" / "shards"
+    done = pd.read_csv(shard_dir / "done.csv") if (shard_dir / "done.csv").exists() else pd.DataFrame()
+    assert len(done) < len(LAYOUT)
+    assert run_preprocess(_cfg(root)) == 0
+    assert not list(shard_dir.glob("*.part"))
+    assert _outputs(root) == _outputs(reference)
+    idx = load_index(shard_dir)
+    assert not idx.duplicated(["identifier", "file", "segment"]).any()
+
+
+def test_bad_inputs_are_skipped_and_reported(shared_audio, tmp_path, capsys):
+    root = tmp_path / "c"
+    audio = root / "data" / "audio" / "tape-x"
+    audio.mkdir(parents=True)
+    good = _mini_tape(shared_audio, 0, 44100)
+    sf.write(audio / "good.mp3", good, 44100, format="MP3")
+    sf.write(audio / "full.mp3", good, 44100, format="MP3")
+    full = (audio / "full.mp3").read_bytes()
+    (audio / "truncated.mp3").write_bytes(full[: len(full) // 2])
+    (audio / "corrupt.mp3").write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8)))
+    (audio / "empty.mp3").write_bytes(b"")
+    sf.write(audio / "silent.mp3", np.zeros((44100 * 10, 2), np.float32), 44100, format="MP3")
+    (audio / "short.wav").write_bytes(b"RIFF\x24\x10\x00\x00WAVEfmt ")  # header cut short
+    names = ["corrupt.mp3", "empty.mp3", "good.mp3", "missing.mp3", "short.wav", "silent.mp3", "truncated.mp3"]
+    rows = [{"identifier": "tape-x", "file": n, "format": "VBR MP3"} for n in names]
+    rows[names.index("truncated.mp3")]["size_bytes"] = len(full)
+    _write_manifest(root / "manifests", rows)
+    assert run_preprocess(_cfg(root)) == 1
+    fail = pd.read_csv(root / "data" / "shards" / "failures.csv").set_index("file")
+    assert dict(fail["reason"]) == {"corrupt.mp3": "corrupt", "empty.mp3": "empty", "missing.mp3": "unreadable",
+                                    "short.wav": "corrupt", "silent.mp3": "silent", "truncated.mp3": "truncated"}
+    summ = pd.read_csv(root / "manifests" / "commentary_summary.csv", keep_default_na=False).set_index("file")
+    assert summ.loc["good.mp3", "status"] == "ok" and summ.loc["silent.mp3", "status"] == "failed"
+    assert summ.loc["silent.mp3", "error"].startswith("silent")
+    assert set(load_index(root / "data" / "shards")["file"]) == {"good.mp3"}
+    # Unchanged bad files are not retried; a replaced one is, and its failure row goes away.
+    capsys.readouterr()
+    assert run_preprocess(_cfg(root)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    shutil.copy(audio / "full.mp3", audio / "truncated.mp3")
+    assert run_preprocess(_cfg(root)) == 0
+    fail = pd.read_csv(root / "data" / "shards" / "failures.csv")
+    assert "truncated.mp3" not in set(fail["file"]) and len(fail) == 5
+    assert set(load_index(root / "data" / "shards")["file"]) == {"good.mp3", "truncated.mp3"}
+
+
+def test_selection_by_era_limit_and_max_examples(collection, tmp_path):
+    root = _copy(collection, tmp_path / "c")
+    sel = pipeline.select_tracks(_cfg(root, eras=["Early Jazz"]))
+    assert list(sel["file"]) == ["a1.mp3", "a2.ogg"]  # years 1925 and 1930
+    assert list(pipeline.select_tracks(_cfg(root, limit=2))["identifier"].unique()) == ["tape-a", "tape-b"]
+    assert len(pipeline.select_tracks(_cfg(root, max_examples=1))) == 1
+
+
+def test_other_settings_refused_on_existing_shards(collection, tmp_path, capsys):
+    root = _copy(collection, tmp_path / "c")
+    assert run_preprocess(_cfg(root, max_examples=1)) == 0
+    assert run_preprocess(_cfg(root, speech_threshold=0.7)) == 2
+    assert "speech_threshold" in capsys.readouterr().err
+
+
+def test_missing_shard_is_named(reference, tmp_path):
+    shard_dir = tmp_path / "shards"
+    shutil.copytree(reference / "data" / "shards", shard_dir)
+    (shard_dir / "shard-00001.pcm").unlink()
+    with pytest.raises(ShardError, match="shard-00001.pcm"):
+        load_index(shard_dir)
+
+
+def test_head_tail_trim_and_reasons(reference):
+    path = reference / "data" / "audio" / "tape-c" / "c1.wav"
+    res = clean_audio(path, PreprocessConfig(trim_head_s=5, trim_tail_s=4))
+    assert res.removed[0][:2] == (0.0, pytest.approx(5.0, abs=0.04)) and res.removed[0][2] == "head"
+    assert res.removed[-1][2] == "tail" and res.removed[-1][1] == pytest.approx(res.duration_s)
+    assert res.removed[-1][0] == pytest.approx(res.duration_s - 4, abs=0.04)
+    assert all(start >= 5 for start, _ in res.segments)
+    long_min = clean_audio(path, PreprocessConfig(min_segment_s=13))
+    assert "short" in {r for *_, r in long_min.removed}
+    assert all(len(x) >= 13 * 16000 for _, x in long_min.segments)
+    off = clean_audio(path, PreprocessConfig(vad=False))
+    assert "speech" not in {r for *_, r in off.removed}
+
+
+def test_help_documents_units():
+    out = subprocess.run([sys.executable, "-m", "jazzcnn.cli", "preprocess", "--help"], capture_output=True,
+                         text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True).stdout
+    out = out.split("PreprocessConfig settings:", 1)[1]  # past the usage line
+    for flag, unit in [("--trim-head-s", "[s]"), ("--shard-bytes", "[bytes]"), ("--sample-rate", "[Hz]"),
+                       ("--silence-db", "[dBFS]"), ("--speech-threshold", "[probability]")]:
+        assert flag in out
+        block = out.split(flag, 1)[1].split("\n  --", 1)[0]
+        assert unit in " ".join(block.split()), flag
