@@ -1,0 +1,95 @@
+"""``jazzcnn score``: report files exist and their numbers agree with each other."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from train.config import ScoreConfig
+from train.scoring import by_diagonal, classification_metrics, confidence_matrix, expected_era_index, run_score, spearman
+from train.synthetic import tiny_train_config, write_synthetic
+from train.training import run_train
+
+FILES = ["report.md", "metrics.json", "confidence_matrix.csv", "confidence_matrix.png", "confidence_by_diagonal.csv",
+         "confidence_by_diagonal.png", "confusion_clip.csv", "confusion_clip.png", "confusion_tape.csv",
+         "confusion_tape.png", "per_era_clip.csv", "per_era_tape.csv", "clip_predictions.csv", "tape_predictions.csv",
+         "era_vs_year.png", "training_curves.png", "provenance.json"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("score")
+    data = write_synthetic(root, tapes_per_era=5, segments_per_tape=2, segment_seconds=2.5)
+    assert run_train(tiny_train_config(data, root / "runs", "sc", epochs=2)) == 0
+    cfg = ScoreConfig(runs_dir=root / "runs", run="sc", reports_dir=root / "reports", data_dir=data["data_dir"])
+    assert run_score(cfg) == 0
+    return root / "reports" / "sc", root / "runs" / "sc"
+
+
+def test_files_exist(report):
+    out, _ = report
+    for f in FILES:
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    md = (out / "report.md").read_text()
+    for img in re.findall(r"\]\(([^)]+\.png)\)", md):
+        assert (out / img).exists(), img
+    assert "git revision" in md and "tracks.csv sha256" in md and "Spearman" in md
+
+
+def test_numbers_agree(report):
+    out, run = report
+    m = json.loads((out / "metrics.json").read_text())
+    clips = pd.read_csv(out / "clip_predictions.csv")
+    tapes = pd.read_csv(out / "tape_predictions.csv")
+    split = pd.read_csv(run / "split.csv", keep_default_na=False)
+    eras = m["eras"]
+    test_tapes = set(split.loc[split["split"] == "test", "identifier"])
+
+    # confidence rows sum to 1 and match the clip predictions
+    conf = pd.read_csv(out / "confidence_matrix.csv").iloc[:, 1:].to_numpy()
+    np.testing.assert_allclose(conf.sum(1), 1.0, atol=1e-5)
+    for i, e in enumerate(eras):
+        np.testing.assert_allclose(conf[i], clips[clips["true_era"] == e][[f"p_{x}" for x in eras]].mean(0), atol=1e-6)
+    diag = pd.read_csv(out / "confidence_by_diagonal.csv").iloc[:, 1:].to_numpy()
+    np.testing.assert_allclose(np.diag(diag), 1.0)
+    np.testing.assert_allclose(diag, conf / np.diag(conf)[:, None], rtol=1e-5)
+
+    # confusion totals = test clips / test tapes
+    cc = pd.read_csv(out / "confusion_clip.csv").iloc[:, 1:].to_numpy()
+    ct = pd.read_csv(out / "confusion_tape.csv").iloc[:, 1:].to_numpy()
+    assert cc.sum() == len(clips) == m["n_test_clips"] == m["clip"]["n"]
+    assert ct.sum() == len(tapes) == len(test_tapes) == m["n_test_tapes"] == m["tape"]["n"]
+    assert set(tapes["identifier"]) == test_tapes == set(clips["identifier"])
+    assert tapes["n_clips"].sum() == len(clips)
+    assert m["clip"]["accuracy"] == pytest.approx(np.trace(cc) / cc.sum())
+    assert m["tape"]["accuracy"] == pytest.approx(np.trace(ct) / ct.sum())
+    assert m["clip"]["accuracy"] == pytest.approx((clips["true_era"] == clips["pred_era"]).mean())
+    per = pd.read_csv(out / "per_era_clip.csv")
+    assert per["support"].tolist() == cc.sum(1).tolist()
+    # baseline predicts one era for every clip
+    bc = np.array(m["baseline_clip"]["confusion"])
+    assert bc.sum() == len(clips) and (bc.sum(0) > 0).sum() == 1
+    # tape probabilities are the mean of their clips, expected index from them
+    t0 = tapes.iloc[0]
+    mean = clips[clips["identifier"] == t0["identifier"]][[f"p_{e}" for e in eras]].mean(0).to_numpy()
+    np.testing.assert_allclose(t0[[f"p_{e}" for e in eras]].to_numpy(float), mean, atol=1e-6)
+    assert t0["expected_index"] == pytest.approx(float(mean @ np.arange(len(eras))))
+    rho = m["spearman_year_vs_expected_era_index"]
+    assert rho["n"] == len(tapes) and -1 <= rho["rho"] <= 1
+
+
+def test_metric_helpers():
+    y = np.array([0, 0, 1, 2])
+    p = np.array([[0.8, 0.2, 0], [0.6, 0.4, 0], [0.1, 0.9, 0], [0.5, 0.0, 0.5]])
+    c = confidence_matrix(y, p, 3)
+    np.testing.assert_allclose(c[0], [0.7, 0.3, 0.0])
+    np.testing.assert_allclose(by_diagonal(c)[0], [1.0, 0.3 / 0.7, 0.0])
+    m = classification_metrics(y, p.argmax(1), ["a", "b", "c"])
+    assert m["accuracy"] == 0.75 and np.sum(m["confusion"]) == 4
+    np.testing.assert_allclose(expected_era_index(p), [0.2, 0.4, 0.9, 1.0])
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 5])["rho"] == pytest.approx(0.8)
+    assert np.isnan(spearman([1, 2], [1, 2])["rho"])
