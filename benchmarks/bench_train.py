@@ -1,0 +1,75 @@
+"""Training throughput (clips/s) of both presets through the real input pipeline.
+
+For each preset (``seed3s``: 3 s clips, ``seed15s``: 15 s clips) on every device kind TensorFlow
+sees (CPU always; the GPU too when there is one, with mixed precision as ``jazzcnn train`` uses
+it), trains on synthetic shards for one warm-up epoch and then times ``--steps`` optimiser steps.
+
+    .venv/bin/python benchmarks/bench_train.py [--steps 10] [--batch 16] [--threads 2] [--presets seed3s,seed15s]
+
+Prints one line per (device, preset): clips/s and ms per step. Throughput on CPU is for
+orientation only (the real runs are meant for a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per preset")
+    ap.add_argument("--batch", type=int, default=16, help="clips per batch (per device)")
+    ap.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
+    ap.add_argument("--presets", default="seed3s,seed15s")
+    ap.add_argument("--cpu-only", action="store_true")
+    args = ap.parse_args()
+
+    import keras
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    from bench_input_pipeline import write_shards
+
+    from train.data import ShardReader, load_shard_index, segments_for, train_dataset
+    from train.models import PRESETS, build_model
+
+    gpus = [] if args.cpu_only else tf.config.list_physical_devices("GPU")
+    devices = [("CPU", "/CPU:0", False)] + [(f"GPU ({len(gpus)})", "/GPU:0", True)] * bool(gpus)
+    with tempfile.TemporaryDirectory() as tmp:
+        shard_dir = Path(tmp) / "shards"
+        write_shards(shard_dir, n_tapes=8, segments=2, seg_seconds=60.0)
+        index = load_shard_index(shard_dir)
+        names = sorted(index["shard"].unique())
+        seg = segments_for(index, names, {t: i % 4 for i, t in enumerate(sorted(index["identifier"].unique()))})
+        reader = ShardReader(shard_dir, names)
+        print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores ({args.threads} TF threads), GPUs: {len(gpus)}")
+        for dev_name, dev, mixed in devices:
+            for preset in args.presets.split(","):
+                clip = int(PRESETS[preset].clip_seconds * 16000)
+                keras.utils.set_random_seed(0)
+                with tf.device(dev):
+                    model = build_model(preset, 4, clip, mixed_precision=mixed)
+                    ds = train_dataset(reader, seg, clip, args.batch, 4, seed=0)
+                    model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: tracing
+                    t0 = time.perf_counter()
+                    model.fit(ds, epochs=1, steps_per_epoch=args.steps, verbose=0)
+                    dt = time.perf_counter() - t0
+                rate = args.steps * args.batch / dt
+                print(f"{dev_name:8s} {preset:8s} clip {clip / 16000:4.0f} s  batch {args.batch:3d}  "
+                      f"{rate:8.1f} clips/s  {1000 * dt / args.steps:8.1f} ms/step"
+                      + ("  (mixed precision)" if mixed else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
