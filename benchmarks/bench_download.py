@@ -1,0 +1,134 @@
+"""Download throughput: ``jazzcnn download`` (WORKERS threads) against ``curl`` on the same files.
+
+A local archive server (in its own process, so it does not share our interpreter's GIL) serves
+N files of SIZE_MB random bytes as one collection. We time a whole ``jazzcnn download`` (search,
+metadata, verified transfers with MD5, verified.csv) and then ``curl`` fetching the same URLs, both
+sequentially and with ``--parallel``, and print throughputs and the ratio ours / curl.
+Target: ours >= 80 % of curl's parallel throughput.
+
+Usage: ``python benchmarks/bench_download.py [--files 8] [--size-mb 20] [--workers 4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import multiprocessing as mp
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _serve(n_files: int, size_mb: int, queue, stop) -> None:
+    import numpy as np
+
+    from acquire.archive_server import ArchiveServer, ServedFile, ServedItem
+
+    rng = np.random.default_rng(0)
+    items = [
+        ServedItem(f"Bench_Tape_{i}_1935", {"collection": "benchcollection", "mediatype": "audio",
+                                            "title": f"Bench Tape {i} 1935"},
+                   [ServedFile(f"bench_{i}.mp3", rng.bytes(size_mb * 1_000_000), "VBR MP3", "derivative")])
+        for i in range(n_files)
+    ]
+    with ArchiveServer(items) as srv:
+        srv.chunk_bytes = 1 << 20
+        queue.put(srv.base_url)
+        stop.wait()
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--files", type=int, default=8)
+    p.add_argument("--size-mb", type=int, default=20, help="size of each file [MB, 10^6 bytes]")
+    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each contender")
+    a = p.parse_args(argv)
+    if shutil.which("curl") is None:
+        print("curl not found; nothing to compare against", file=sys.stderr)
+        return 1
+
+    ctx = mp.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_serve, args=(a.files, a.size_mb, queue, stop), daemon=True)
+    proc.start()
+    try:
+        base_url = queue.get(timeout=120)
+        total = a.files * a.size_mb * 1_000_000
+        urls = [f"{base_url}/download/Bench_Tape_{i}_1935/bench_{i}.mp3" for i in range(a.files)]
+        with tempfile.TemporaryDirectory(prefix="bench_download_") as tmp:
+            tmp = Path(tmp)
+            (tmp / "manifests").mkdir()
+            shutil.copy(REPO / "manifests" / "eras.csv", tmp / "manifests")
+            from jazzcnn.cli import main as jazzcnn
+
+            def ours() -> None:
+                shutil.rmtree(tmp / "data", ignore_errors=True)
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    rc = jazzcnn(["download", "--collection", "benchcollection", "--ia-base-url", base_url,
+                                  "--data-dir", str(tmp / "data"), "--manifests-dir", str(tmp / "manifests"),
+                                  "--workers", str(a.workers), "--free-space-margin-bytes", "0"])
+                if rc != 0:
+                    raise SystemExit(f"jazzcnn download failed with status {rc}")
+
+            def curl(parallel: bool) -> None:
+                out = tmp / "curl"
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir()
+                cmd = ["curl", "-s", "-S", "-f", "--no-progress-meter"]
+                if parallel:
+                    cmd += ["--parallel", "--parallel-max", str(a.workers)]
+                for i, u in enumerate(urls):
+                    cmd += ["-o", str(out / f"{i}.mp3"), u]
+                subprocess.run(cmd, check=True)
+
+            def curl_md5() -> None:
+                # curl does not verify anything; this is what the same guarantee costs with it.
+                curl(True)
+                subprocess.run(["md5sum", *sorted(str(f) for f in (tmp / "curl").iterdir())],
+                               check=True, stdout=subprocess.DEVNULL)
+
+            # The machine is shared: interleave the contenders and keep each one's best run, so
+            # a burst of someone else's load does not land on one side only.
+            ours(), curl(True)
+            runs: dict[str, list[float]] = {"ours": [], "par": [], "seq": [], "md5": []}
+            for _ in range(a.repeats):
+                runs["ours"].append(_timed(ours))
+                runs["par"].append(_timed(lambda: curl(True)))
+                runs["seq"].append(_timed(lambda: curl(False)))
+                runs["md5"].append(_timed(curl_md5))
+            t_ours, t_curl_par, t_curl_seq, t_curl_md5 = (min(runs[k]) for k in ("ours", "par", "seq", "md5"))
+    finally:
+        stop.set()
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+
+    mb = total / 1e6
+    print(f"{a.files} files x {a.size_mb} MB = {mb:.0f} MB from a local archive server "
+          f"(best of {a.repeats}, interleaved)")
+    print(f"  jazzcnn download, {a.workers} workers (incl. search, metadata, MD5): "
+          f"{t_ours:6.2f} s  {mb / t_ours:7.1f} MB/s")
+    print(f"  curl --parallel-max {a.workers}:{'':27}{t_curl_par:6.2f} s  {mb / t_curl_par:7.1f} MB/s")
+    print(f"  curl sequential:{'':36}{t_curl_seq:6.2f} s  {mb / t_curl_seq:7.1f} MB/s")
+    print(f"  curl --parallel-max {a.workers} then md5sum:{'':16}{t_curl_md5:6.2f} s  {mb / t_curl_md5:7.1f} MB/s")
+    print(f"  ratio ours / curl --parallel: {t_curl_par / t_ours:.0%} (target >= 80%); "
+          f"ours / curl sequential: {t_curl_seq / t_ours:.0%}; ours / curl + md5sum: {t_curl_md5 / t_ours:.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
