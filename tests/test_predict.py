@@ -41,3 +41,19 @@ def test_predict_file(run, capsys):
     first = text.split("whole file:")[1].split("\n")[1].split()
     assert first[0] == "Bop"
     assert (clips["start_s"].diff().dropna() > 0).all() and clips["end_s"].max() <= 6.0 + 1e-6
+
+
+def test_predict_uses_the_shards_preprocess_settings(run):
+    import json
+
+    from train.predict import _preprocess_config
+    from train.scoring import load_run
+
+    r = load_run(run / "runs" / "p")
+    meta = run / "data" / "shards" / "meta.json"
+    m = json.loads(meta.read_text())
+    meta.write_text(json.dumps(m | {"config": {"trim_head_s": 12.5, "vad": False, "not_a_field": 1}}))
+    r["config"]["data_dir"] = str(run / "data")
+    cfg = _preprocess_config(r)
+    assert cfg.trim_head_s == 12.5 and cfg.vad is False and cfg.sample_rate == 16000
+    meta.write_text(json.dumps(m))
