@@ -32,7 +32,10 @@ class DownloadConfig:
     )
     dry_run: bool = setting(False, "scrape and print the size preflight, download nothing")
     scrape: bool = setting(True, "scrape search and metadata into tracks.csv before downloading (false: use tracks.csv as it is)")
-    retries: int = setting(6, "attempts per HTTP request or file transfer before it is reported failed", "attempts")
+    retries: int = setting(
+        6, "retries of each HTTP request after its first attempt (429/5xx, timeouts, dropped connections), "
+           "and resumes of a file transfer that breaks off without progress, before it is reported failed",
+        "attempts")
     backoff_s: float = setting(1.0, "first retry delay, doubled each attempt unless Retry-After says otherwise", "s")
     timeout_s: float = setting(60.0, "connect/read timeout of each HTTP request", "s")
     free_space_margin_bytes: int = setting(1 << 30, "disk space kept free beyond the planned download", "bytes")

@@ -281,8 +281,13 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
                      mininterval=0.5, dynamic_ncols=True)
     files_bar = tqdm(total=len(plan.todo), unit="file", desc="files", position=1, mininterval=0.5, dynamic_ncols=True)
     lock = threading.Lock()
+    cancel = threading.Event()
 
     def progress(n: int) -> None:
+        # Called for every chunk, so it is also where a Ctrl-C reaches the transfers: raising
+        # here stops a worker mid-file and leaves its .part for the next run to resume.
+        if cancel.is_set():
+            raise _Cancelled
         with lock:
             bytes_bar.update(n)
 
@@ -311,19 +316,29 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
         return TransferResult(ident, name, "downloaded", bytes_received=got, resumed=resumed)
 
     results = []
+    pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="download")
     try:
-        with ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="download") as pool:
-            futures = [pool.submit(one, row) for row in plan.todo.to_dict("records")]
-            for fut in as_completed(futures):
-                res = fut.result()
-                results.append(res)
-                files_bar.update(1)
-                if res.status == "failed":
-                    tqdm.write(f"failed: {res.identifier}/{res.file}: {res.reason}")
+        futures = [pool.submit(one, row) for row in plan.todo.to_dict("records")]
+        for fut in as_completed(futures):
+            res = fut.result()
+            results.append(res)
+            files_bar.update(1)
+            if res.status == "failed":
+                tqdm.write(f"failed: {res.identifier}/{res.file}: {res.reason}")
+    except BaseException:
+        # Ctrl-C: stop the workers at their next chunk instead of waiting for whole files.
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         bytes_bar.close()
         files_bar.close()
     return results
+
+
+class _Cancelled(Exception):
+    """Raised inside workers to stop them after a Ctrl-C."""
 
 
 def _summary(results: list[TransferResult], problems: list[str]) -> int:

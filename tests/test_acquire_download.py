@@ -133,6 +133,15 @@ def test_connection_cut_midway_resumes_with_range(server, work, items):
     assert (work / "data" / "audio" / ident / name).read_bytes() == served(items, ident, name)
 
 
+def test_read_timeout_midway_resumes_with_range(server, work, items):
+    ident, name = MP3S[0]
+    path = dl_path(ident, name)
+    server.faults.stall_after(path, 800, seconds=1.5)
+    assert download(server, work, "--timeout-s", "0.3") == 0
+    assert server.requests_for(path) == [("GET", path, None), ("GET", path, "bytes=800-")]
+    assert (work / "data" / "audio" / ident / name).read_bytes() == served(items, ident, name)
+
+
 def test_persistent_http_errors_fail_with_reason(server, work, capsys):
     server.faults.fail_next(dl_path(*MP3S[0]), status=404)
     server.faults.fail_next(dl_path(*MP3S[1]), status=503, times=10)
@@ -259,3 +268,31 @@ def test_follows_archive_style_redirects(server, work, items):
     assert ("GET", f"/items/{ident}/{name}", "bytes=700-") in server.log
     assert hashlib.md5((work / "data" / "audio" / ident / name).read_bytes()).hexdigest() == \
         hashlib.md5(served(items, ident, name)).hexdigest()
+
+
+def test_download_file_part_edge_cases(server, items, tmp_path):
+    from acquire.archive import make_session
+    from acquire.transfer import TransferError, download_file
+
+    ident, name = MP3S[0]
+    data = served(items, ident, name)
+    md5 = hashlib.md5(data).hexdigest()
+    url = server.base_url + dl_path(ident, name)
+    session = make_session(server.base_url, retries=1, backoff_s=0.01)
+    target = tmp_path / name
+    part = tmp_path / (name + ".part")
+
+    part.write_bytes(data)  # complete .part left by a run killed before its rename: 416, verified as is
+    assert download_file(session, url, target, len(data), md5) == (0, 0)
+    assert target.read_bytes() == data and not part.exists()
+
+    target.unlink()
+    part.write_bytes(b"x" * 100)  # stale prefix: MD5 fails after the resume, one clean restart fixes it
+    got, resumed = download_file(session, url, target, len(data), md5)
+    assert (got, resumed) == (len(data) - 100 + len(data), 1) and target.read_bytes() == data
+    assert server.log[-2][2] == "bytes=100-" and server.log[-1][2] is None
+
+    target.unlink()
+    with pytest.raises(TransferError, match="size mismatch"):
+        download_file(session, url, target, len(data) + 1, md5)
+    assert not part.exists() and not target.exists()
