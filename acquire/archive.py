@@ -120,12 +120,13 @@ def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float
 
 @dataclass
 class ScrapeResult:
-    """Rows scraped for ``tracks.csv`` plus what was skipped or looked wrong, for the report."""
+    """Rows scraped for ``tracks.csv`` plus what was skipped, looked wrong or failed, for the report."""
 
     rows: pd.DataFrame
     identifiers: list[str]
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (identifier, reason)
 
 
 def search_collection(session: ArchiveSession, collection: str, retries: int = 6) -> list[dict]:
@@ -141,8 +142,9 @@ def search_collection(session: ArchiveSession, collection: str, retries: int = 6
     requests.HTTPError, ValueError
         When the search fails after retries or the server reports an error.
     """
+    # No server-side sort: the scrape API already pages in identifier order, and we sort anyway.
     search = session.search_items(
-        f"collection:{collection}", fields=list(SEARCH_FIELDS), sorts=["identifier asc"],
+        f"collection:{collection}", fields=list(SEARCH_FIELDS),
         max_retries=session.http_adapter_kwargs.get("max_retries", retries),
     )
     results = []
@@ -255,8 +257,12 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
         try:
             item = session.get_item(ident, request_kwargs={"timeout": timeout_s})
         except Exception as e:  # the library re-raises requests errors with the URL in the message
-            result.problems.append(f"{ident}: metadata not fetched ({e})")
-            log(result.problems[-1])
+            result.failed.append((ident, f"metadata not fetched: {e}"))
+            log(f"failed: {ident}: metadata not fetched: {e}")
+            continue
+        if not item.item_metadata:
+            result.failed.append((ident, "metadata not found (the server answered {})"))
+            log(f"failed: {ident}: metadata not found")
             continue
         item_rows, problems = track_rows(ident, item.item_metadata, fmt)
         result.problems.extend(problems)

@@ -100,9 +100,19 @@ def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord) -
     A file on disk that is not in the record (a run killed between rename and record) is
     hashed once and recorded instead of being downloaded again. Unsafe names are refused.
 
+    Parameters
+    ----------
+    selected : pd.DataFrame
+        Output of :func:`select_tracks` (``size_bytes`` [bytes], ``md5``, ``era_of``).
+    root : Path
+        ``DATA_DIR/audio``.
+    record : VerifiedRecord
+        The ``verified.csv`` record; files found intact on disk are added to it.
+
     Returns
     -------
     Plan
+        ``bytes_needed`` [bytes] counts what is still missing, net of ``.part`` files.
     """
     todo, done, refused, new = [], [], [], []
     needed = 0
@@ -216,6 +226,7 @@ def run_download(cfg: DownloadConfig) -> int:
             return EXIT_USAGE
 
     problems: list[str] = []
+    scrape_failures: list[TransferResult] = []
     if cfg.scrape:
         print(f"scraping collection {cfg.collection!r} from {base_url} (format {cfg.format!r})")
         session = make_session(base_url, cfg.retries, cfg.backoff_s)
@@ -234,6 +245,7 @@ def run_download(cfg: DownloadConfig) -> int:
             print(f"error: scraping {cfg.collection!r} at {base_url} failed: {e}", file=sys.stderr)
             return EXIT_FAILED
         problems.extend(scraped.problems)
+        scrape_failures = [TransferResult(i, "*", "failed", why) for i, why in scraped.failed]
         for p in scraped.problems:
             print(f"warning: {p}")
         try:
@@ -257,7 +269,8 @@ def run_download(cfg: DownloadConfig) -> int:
     print_preflight(plan)
     if cfg.dry_run:
         print("dry run: nothing downloaded")
-        return EXIT_OK
+        return _summary(scrape_failures + list(plan.refused)
+                        + [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done], problems)
     ok, free = check_free_space(root, plan.bytes_needed, cfg.free_space_margin_bytes)
     if not ok:
         print(f"error: not enough disk space under {root}: {_human(plan.bytes_needed)} to download + "
@@ -265,7 +278,7 @@ def run_download(cfg: DownloadConfig) -> int:
               file=sys.stderr)
         return EXIT_NO_SPACE
 
-    results = list(plan.refused)
+    results = scrape_failures + list(plan.refused)
     results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
     results += _transfer_all(cfg, base_url, plan, root, record)
     record.save()

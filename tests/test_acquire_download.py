@@ -145,9 +145,11 @@ def test_read_timeout_midway_resumes_with_range(server, work, items):
 def test_persistent_http_errors_fail_with_reason(server, work, capsys):
     server.faults.fail_next(dl_path(*MP3S[0]), status=404)
     server.faults.fail_next(dl_path(*MP3S[1]), status=503, times=10)
+    server.faults.fail_next("/metadata/" + MP3S[5][0], status=500, times=10)
     assert download(server, work, "--retries", "2") == 1
     out = capsys.readouterr().out
-    failures = out[out.index("failures (2):"):]
+    failures = out[out.index("failures (3):"):]
+    assert f"{MP3S[5][0]}/*: metadata not fetched" in failures
     assert f"{MP3S[0][0]}/{MP3S[0][1]}: HTTP 404" in failures
     assert f"{MP3S[1][0]}/{MP3S[1][1]}: HTTP 503" in failures
     assert len(server.requests_for(dl_path(*MP3S[0]))) == 1  # a 404 is not retried
