@@ -196,13 +196,16 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
-def random_clip_batches(seg: Segments, clip_samples: int, batch_size: int, n_classes: int, *, seed: int,
+def random_clip_batches(seg: Segments, clip_samples: int, batch_size: int, n_classes: int, *, seed: int | list[int],
                         balance: str = "weights", weights: np.ndarray | None = None) -> Iterator[tuple]:
     """Endless batches of random clip positions for training.
 
     Every clip start position of every segment is equally likely (``balance="weights"``, with
     per-clip weights from ``weights``), or each era is equally likely and then every position
     within it (``balance="sampling"``, weights all 1). No data is discarded either way.
+
+    ``seed`` is anything :func:`numpy.random.default_rng` accepts (an int, or a list such as
+    ``[seed, epochs_done]`` so a resumed run does not replay the same positions).
 
     Yields
     ------
@@ -238,7 +241,7 @@ def _loader(reader: ShardReader, clip_samples: int):
 
 
 def train_dataset(reader: ShardReader, seg: Segments, clip_samples: int, batch_size: int, n_classes: int, *,
-                  seed: int, balance: str = "weights", weights: np.ndarray | None = None):
+                  seed: int | list[int], balance: str = "weights", weights: np.ndarray | None = None):
     """Endless shuffled training batches ``(x float32[B, clip_samples, 1], y int32[B], w float32[B])``.
 
     Clip positions are drawn in numpy (:func:`random_clip_batches`, already shuffled), audio is

@@ -118,8 +118,11 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
     finally:
         keras.mixed_precision.set_global_policy("float32")
     model = keras.Model(inputs, outputs, name=preset)
+    optimizer = keras.optimizers.RMSprop(learning_rate=learning_rate or p.learning_rate)
+    if mixed_precision:  # dynamic loss scaling against float16 gradient underflow
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=keras.optimizers.RMSprop(learning_rate=learning_rate or p.learning_rate),
+        optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         weighted_metrics=[],

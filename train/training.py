@@ -31,6 +31,12 @@ Run folder ``RUNS_DIR/<run>/``::
     summary.json       clip counts, class weights, epochs run, best validation loss, wall time
     logs/              TensorBoard event files
     backup/            BackupAndRestore state while a run is unfinished
+    checkpoint.keras   best model so far while a run is unfinished (becomes model.keras)
+
+Resuming: rerunning the same command with the same labels, split and settings continues from the
+last finished epoch (``BackupAndRestore``), appends to ``history.csv``, draws new clip positions and
+keeps the best checkpoint from before the interruption unless a later epoch beats it. Any change of
+labels, split or settings starts the run afresh.
 """
 
 from __future__ import annotations
@@ -226,7 +232,11 @@ def run_train(cfg: TrainConfig) -> int:
     n_epoch_clips = len(train_grid["label"]) if cfg.max_examples is None else min(cfg.max_examples, len(train_grid["label"]))
     steps = cfg.steps_per_epoch or max(1, math.ceil(n_epoch_clips / global_batch))
     val_steps = None if cfg.max_examples is None else max(1, math.ceil(cfg.max_examples / global_batch))
-    train_ds = train_dataset(reader, seg["train"], clip_samples, global_batch, len(eras), seed=cfg.seed,
+    # On resume: draw fresh clip positions (seed includes the epochs done) and let the checkpoint
+    # only be replaced by a model better than the best one before the interruption.
+    done = pd.read_csv(run_dir / "history.csv") if resume and (run_dir / "history.csv").exists() else pd.DataFrame()
+    best_before = float(done["val_loss"].min()) if "val_loss" in done and len(done) else None
+    train_ds = train_dataset(reader, seg["train"], clip_samples, global_batch, len(eras), seed=[cfg.seed, len(done)],
                              balance=cfg.balance, weights=weights)
     val_ds = eval_dataset(reader, val_grid, clip_samples, global_batch)
     if val_steps is not None:
@@ -242,7 +252,8 @@ def run_train(cfg: TrainConfig) -> int:
     ckpt = run_dir / "checkpoint.keras"
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
+                                        initial_value_threshold=best_before if ckpt.exists() else None),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
