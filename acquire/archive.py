@@ -129,8 +129,20 @@ class ScrapeResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (identifier, reason)
 
 
-def search_collection(session: ArchiveSession, collection: str, retries: int = 6) -> list[dict]:
+def search_collection(session: ArchiveSession, collection: str, retries: int = 6,
+                      timeout_s: float = 60.0) -> list[dict]:
     """All items of ``collection`` (scrape API), sorted by identifier.
+
+    Parameters
+    ----------
+    session : ArchiveSession
+        From :func:`make_session` (its retry policy is reused for the search).
+    collection : str
+        Collection identifier.
+    retries : int
+        Retries when the session carries no retry policy of its own.
+    timeout_s : float
+        Timeout of each search request [s].
 
     Returns
     -------
@@ -146,6 +158,7 @@ def search_collection(session: ArchiveSession, collection: str, retries: int = 6
     search = session.search_items(
         f"collection:{collection}", fields=list(SEARCH_FIELDS),
         max_retries=session.http_adapter_kwargs.get("max_retries", retries),
+        request_kwargs={"timeout": timeout_s},
     )
     results = []
     for doc in search:
@@ -201,7 +214,8 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
             "format": fmt,
             "size_bytes": first_value(f.get("size")),
             "md5": first_value(f.get("md5")),
-            "duration_s": "" if duration is None else f"{duration:g}",
+            # Milliseconds are plenty; "%g" would round long tapes to 6 significant digits.
+            "duration_s": "" if duration is None else f"{duration:.3f}".rstrip("0").rstrip("."),
             "source_file": first_value(f.get("original")) if first_value(f.get("source")) != "original" else "",
         })
     return rows, problems
@@ -240,7 +254,7 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
     requests.RequestException, ValueError
         When the search itself fails.
     """
-    docs = search_collection(session, collection)
+    docs = search_collection(session, collection, timeout_s=timeout_s)
     rows: list[dict] = []
     result = ScrapeResult(pd.DataFrame(columns=TRACK_COLUMNS), [])
     for doc in docs:

@@ -109,7 +109,7 @@ class ServedItem:
 
 @dataclass
 class _Fault:
-    kind: str              # "status" | "cut" | "stall"
+    kind: str              # "status" | "cut" | "stall" | "delay"
     times: int
     status: int = 503
     retry_after: float | str | None = None
@@ -145,6 +145,11 @@ class Faults:
         """Send ``nbytes`` of the body, then stall ``seconds`` before dropping the connection
         (a hung transfer: lets a test time out a client or kill it mid-file)."""
         self._add(path, _Fault("stall", times, nbytes=nbytes, seconds=seconds))
+
+    def delay_next(self, path: str, seconds: float, times: int = 1) -> None:
+        """Wait ``seconds`` before answering the next ``times`` requests of ``path`` (a server
+        that is slow to respond: lets a test time out a client before any header arrives)."""
+        self._add(path, _Fault("delay", times, seconds=seconds))
 
     def clear(self) -> None:
         """Forget all pending faults."""
@@ -379,9 +384,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        try:
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a timeout test) or was killed: nothing left to answer.
+            self.close_connection = True
+
+    def _answer(self) -> None:
         path = self._record()
         params = self._params()
         fault = self.archive.faults.take(path)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+            fault = None
         if fault is not None and fault.kind == "status":
             self._send_status(fault.status, fault.retry_after)
             return

@@ -142,6 +142,15 @@ def test_read_timeout_midway_resumes_with_range(server, work, items):
     assert (work / "data" / "audio" / ident / name).read_bytes() == served(items, ident, name)
 
 
+def test_timeouts_before_headers_are_retried(server, work):
+    path = dl_path(*MP3S[4])
+    server.faults.delay_next(path, 1.0)
+    server.faults.delay_next("/metadata/" + MP3S[4][0], 1.0)
+    assert download(server, work, "--timeout-s", "0.3") == 0
+    assert server.requests_for(path) == [("GET", path, None)] * 2
+    assert len(server.requests_for("/metadata/" + MP3S[4][0])) == 2
+
+
 def test_persistent_http_errors_fail_with_reason(server, work, capsys):
     server.faults.fail_next(dl_path(*MP3S[0]), status=404)
     server.faults.fail_next(dl_path(*MP3S[1]), status=503, times=10)
