@@ -199,6 +199,8 @@ class ArchiveServer:
         Answer ``/download/...`` with a 302 to ``/items/...``, as archive.org does.
     chunk_bytes : int
         Write size of file bodies [bytes].
+    honour_range : bool
+        Answer ``Range`` requests with 206; False sends the whole file with 200, as some mirrors do.
     """
 
     def __init__(self, items: list[ServedItem], host: str = "127.0.0.1", port: int = 0):
@@ -213,6 +215,7 @@ class ArchiveServer:
         self.page_size = 100
         self.redirect_downloads = False
         self.chunk_bytes = 256 * 1024
+        self.honour_range = True
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -431,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = len(data)
         start, end = 0, size - 1
         status = 200
-        rng = self.headers.get("Range")
+        rng = self.headers.get("Range") if self.archive.honour_range else None
         if rng:
             try:
                 unit, _, spec = rng.partition("=")

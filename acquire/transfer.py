@@ -152,6 +152,12 @@ class VerifiedRecord:
             self._save()
 
 
+def _hash_file_into(hasher, path: Path, chunk_bytes: int) -> None:
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            hasher.update(block)
+
+
 @dataclass
 class TransferResult:
     """Outcome of one file: ``status`` is ``downloaded``, ``skipped`` or ``failed``."""
@@ -236,15 +242,15 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
                 else:
                     resp.raise_for_status()
                 if offset and resp.status_code == 206:
+                    if not resp.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                        # Not the range asked for: appending it would corrupt the file.
+                        part.unlink()
+                        continue
                     resumed += 1
-                    with open(part, "rb") as fh:
-                        for block in iter(lambda: fh.read(chunk_bytes), b""):
-                            hasher.update(block)
+                    _hash_file_into(hasher, part, chunk_bytes)
                     mode = "ab"
                 elif resp.status_code == 416:
-                    with open(part, "rb") as fh:
-                        for block in iter(lambda: fh.read(chunk_bytes), b""):
-                            hasher.update(block)
+                    _hash_file_into(hasher, part, chunk_bytes)
                     mode = None
                 else:
                     # A 200 to a Range request means the server sent the whole file again.
