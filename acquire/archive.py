@@ -27,7 +27,13 @@ AUDIO_MEDIATYPES = {"audio", "etree"}
 
 
 def resolve_base_url(base_url: str | None) -> str:
-    """``base_url``, else the ``IA_BASE_URL`` environment variable, else https://archive.org."""
+    """The server to talk to: ``base_url``, else ``$IA_BASE_URL``, else https://archive.org.
+
+    Returns
+    -------
+    str
+        Without a trailing slash.
+    """
     return (base_url or os.environ.get("IA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 

@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
 
 
 def audio_dir(data_dir: Path) -> Path:
-    """Download root: ``DATA_DIR/audio``."""
+    """Download root ``DATA_DIR/audio``; files land in ``<root>/<identifier>/<file>``."""
     return Path(data_dir) / "audio"
 
 
@@ -157,7 +157,15 @@ def _human(n: float) -> str:
 
 
 def print_preflight(plan: Plan, out=None) -> None:
-    """Print files and bytes per era (all selected, and still to fetch) to ``out`` (stdout)."""
+    """Print files and bytes per era, selected and still to fetch.
+
+    Parameters
+    ----------
+    plan : Plan
+        From :func:`plan_downloads`; sizes in bytes, printed in kB/MB/GB (powers of 1000).
+    out : file, optional
+        Where to print; default stdout.
+    """
     out = out or sys.stdout
     print("size preflight (era: files, bytes selected | still to fetch):", file=out)
     for era, r in plan.per_era.iterrows():
@@ -170,6 +178,13 @@ def print_preflight(plan: Plan, out=None) -> None:
 
 def check_free_space(path: Path, needed: int, margin: int) -> tuple[bool, int]:
     """Whether the disk holding ``path`` has ``needed + margin`` bytes free.
+
+    Parameters
+    ----------
+    path : Path
+        Download folder (need not exist yet: its nearest existing parent is measured).
+    needed, margin : int
+        Bytes to download and bytes to keep free [bytes].
 
     Returns
     -------

@@ -175,7 +175,13 @@ def parse_duration(value) -> float | None:
 
 
 def parse_tape(identifier: str, title: str = "") -> str:
-    """Tape label such as ``"5"`` or ``"4A"`` from ``..._Tape_4A_...`` in identifier or title."""
+    """Tape label from ``..._Tape_4A_...`` in the identifier, else the title.
+
+    Returns
+    -------
+    str
+        e.g. ``"5"`` or ``"4A"`` (upper case); ``""`` when neither names a tape.
+    """
     for text in (identifier, title):
         m = _TAPE_RE.search(text.replace("_", " ") if text else "")
         if m:
@@ -184,7 +190,15 @@ def parse_tape(identifier: str, title: str = "") -> str:
 
 
 def parse_artist(identifier: str, metadata: dict) -> str:
-    """Performer: the first ``creator`` of the metadata, else the identifier before ``_Tape``."""
+    """Performer: the first ``creator`` of the metadata, else the identifier before ``_Tape``.
+
+    Parameters
+    ----------
+    identifier : str
+        e.g. ``Bud_Freeman_Tape_4A_1940-1954`` (gives ``"Bud Freeman"``).
+    metadata : dict
+        Item metadata; ``creator`` may be a string or a list.
+    """
     creator = first_value(metadata.get("creator"))
     if creator:
         return creator

@@ -67,7 +67,24 @@ def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
 
 
 def md5_of_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> str:
-    """MD5 hex digest of a file read in ``chunk_bytes`` blocks."""
+    """MD5 hex digest of a file.
+
+    Parameters
+    ----------
+    path : Path
+    chunk_bytes : int
+        Read size [bytes].
+
+    Returns
+    -------
+    str
+        32 lower-case hex digits.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    """
     h = hashlib.md5()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_bytes), b""):
