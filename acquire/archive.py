@@ -8,6 +8,7 @@ on the library's session, so search, metadata and file transfers all back off th
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -228,15 +229,16 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
 
 
 def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit: int | None = None,
-           timeout_s: float = 60.0, log=print) -> ScrapeResult:
+           timeout_s: float = 60.0, log=print, workers: int = 1, session_for=None) -> ScrapeResult:
     """Search ``collection`` and build manifest rows for its audio items.
 
-    Non-audio items (the catalogue PDF) and items without ``fmt`` files are skipped with a note.
+    Non-audio items (the catalogue PDF) and items without ``fmt`` files are skipped with a note;
+    items whose metadata cannot be fetched are listed in :attr:`ScrapeResult.failed`.
 
     Parameters
     ----------
     session : ArchiveSession
-        From :func:`make_session`.
+        From :func:`make_session`; does the search (and the metadata when ``workers`` is 1).
     collection : str
         Collection identifier, e.g. ``davidwnivenjazz``.
     fmt : str
@@ -247,13 +249,18 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
     limit : int, optional
         Stop after this many audio items (in identifier order).
     timeout_s : float
-        Timeout of each metadata request [s].
+        Timeout of each request [s].
     log : callable
         Where notes are printed.
+    workers : int
+        Metadata requests in flight at once (the collection has ~650 items).
+    session_for : callable, optional
+        Returns the calling thread's session; needed when ``workers`` > 1.
 
     Returns
     -------
     ScrapeResult
+        Rows and notes in identifier order, whatever order the requests finished in.
 
     Raises
     ------
@@ -261,11 +268,9 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
         When the search itself fails.
     """
     docs = search_collection(session, collection, timeout_s=timeout_s)
-    rows: list[dict] = []
     result = ScrapeResult(pd.DataFrame(columns=TRACK_COLUMNS), [])
+    candidates = []
     for doc in docs:
-        if limit is not None and len(result.identifiers) >= limit:
-            break
         ident = doc["identifier"]
         mediatype = first_value(doc.get("mediatype"))
         if mediatype and mediatype not in AUDIO_MEDIATYPES:
@@ -274,27 +279,54 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
             continue
         if keep is not None and not keep(ident, parse_years(doc, first_value(doc.get("title")), ident)):
             continue
+        candidates.append(ident)
+
+    def fetch(ident: str):
+        s = session_for() if session_for is not None else session
         try:
-            item = session.get_item(ident, request_kwargs={"timeout": timeout_s})
+            return s.get_item(ident, request_kwargs={"timeout": timeout_s}), None
         except Exception as e:  # the library re-raises requests errors with the URL in the message
-            result.failed.append((ident, f"metadata not fetched: {e}"))
-            log(f"failed: {ident}: metadata not fetched: {e}")
-            continue
-        if not item.item_metadata:
-            result.failed.append((ident, "metadata not found (the server answered {})"))
-            log(f"failed: {ident}: metadata not found")
-            continue
-        item_rows, problems = track_rows(ident, item.item_metadata, fmt)
-        result.problems.extend(problems)
-        mediatype = first_value(item.metadata.get("mediatype"))
-        if not item_rows:
-            formats = sorted({first_value(f.get("format")) for f in item.files})
-            why = f"mediatype {mediatype}" if mediatype and mediatype not in AUDIO_MEDIATYPES else f"formats {formats}"
-            result.notes.append(f"skipped {ident}: no {fmt!r} files ({why})")
-            log(result.notes[-1])
-            continue
-        rows.extend(item_rows)
-        result.identifiers.append(ident)
+            return None, e
+
+    rows: list[dict] = []
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 and session_for is not None else None
+    try:
+        pos = 0
+        while pos < len(candidates) and (limit is None or len(result.identifiers) < limit):
+            # With a limit, fetch only as many as may still be needed (items without audio
+            # files do not count), so `--limit 5` does not fetch 650 items' metadata.
+            want = len(candidates) - pos if limit is None else limit - len(result.identifiers)
+            batch = candidates[pos:pos + want]
+            pos += len(batch)
+            fetched = pool.map(fetch, batch) if pool else map(fetch, batch)
+            for ident, (item, error) in zip(batch, fetched):
+                if limit is not None and len(result.identifiers) >= limit:
+                    break
+                _add_item(result, rows, ident, item, error, fmt, log)
+    finally:
+        if pool:
+            pool.shutdown(wait=True, cancel_futures=True)
     result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS)
     return result
 
+
+def _add_item(result: ScrapeResult, rows: list[dict], ident: str, item, error, fmt: str, log) -> None:
+    if error is not None:
+        result.failed.append((ident, f"metadata not fetched: {error}"))
+        log(f"failed: {ident}: metadata not fetched: {error}")
+        return
+    if not item.item_metadata:
+        result.failed.append((ident, "metadata not found (the server answered {})"))
+        log(f"failed: {ident}: metadata not found")
+        return
+    item_rows, problems = track_rows(ident, item.item_metadata, fmt)
+    result.problems.extend(problems)
+    mediatype = first_value(item.metadata.get("mediatype"))
+    if not item_rows:
+        formats = sorted({first_value(f.get("format")) for f in item.files})
+        why = f"mediatype {mediatype}" if mediatype and mediatype not in AUDIO_MEDIATYPES else f"formats {formats}"
+        result.notes.append(f"skipped {ident}: no {fmt!r} files ({why})")
+        log(result.notes[-1])
+        return
+    rows.extend(item_rows)
+    result.identifiers.append(ident)

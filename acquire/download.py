@@ -255,7 +255,8 @@ def run_download(cfg: DownloadConfig) -> int:
             return years_within_eras(years.start, years.end, eras, list(cfg.eras))
 
         try:
-            scraped = scrape(session, cfg.collection, cfg.format, keep=keep, limit=cfg.limit, timeout_s=cfg.timeout_s)
+            scraped = scrape(session, cfg.collection, cfg.format, keep=keep, limit=cfg.limit, timeout_s=cfg.timeout_s,
+                             workers=cfg.workers, session_for=_local_session(cfg, base_url))
         except Exception as e:  # search failures come as requests or ValueError from the library
             print(f"error: scraping {cfg.collection!r} at {base_url} failed: {e}", file=sys.stderr)
             return EXIT_FAILED

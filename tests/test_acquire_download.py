@@ -263,6 +263,7 @@ def test_dry_run_downloads_nothing_and_uses_ia_base_url(server, work, monkeypatc
 def test_limit_max_examples_unknown_era_and_disk_space(server, work, capsys):
     assert download(server, work, "--limit", "2", "--dry-run") == 0
     assert sorted(set(tracks(work)["identifier"])) == [MP3S[0][0], MP3S[1][0]]
+    assert len([r for r in server.log if r[1].startswith("/metadata/")]) == 2  # no metadata beyond the limit
     assert download(server, work, "--eras", "Hard Bop") == 2
     assert "Hard Bop" in capsys.readouterr().err
     assert download(server, work, "--free-space-margin-bytes", str(10**18)) == 3
