@@ -80,6 +80,14 @@ def test_numbers_agree(report):
     assert t0["expected_index"] == pytest.approx(float(mean @ np.arange(len(eras))))
     rho = m["spearman_year_vs_expected_era_index"]
     assert rho["n"] == len(tapes) and -1 <= rho["rho"] <= 1
+    assert m["tape"]["majority_baseline_accuracy"] == m["baseline_tape"]["accuracy"]
+
+
+def test_separable_tones_beat_the_baseline_on_held_out_tapes(report):
+    # a short run must already generalise (inference-mode normalisation same as training's)
+    m = json.loads((report[0] / "metrics.json").read_text())
+    assert m["clip"]["accuracy"] > max(0.8, m["baseline_clip"]["accuracy"])
+    assert m["clip"]["balanced_accuracy"] > 0.8
 
 
 def test_metric_helpers():

@@ -15,9 +15,10 @@ source code itself was not available to us):
 Fix relative to the seed: the seed configured the mel layer with ``sample_rate=32`` (Hz), so the
 mel filter bank was built for a 16 Hz Nyquist frequency. Here ``sample_rate`` is passed
 explicitly and equals the shards' rate (16 kHz). STFT settings are Kapre's defaults
-(``n_fft=2048``, hop 512 samples = 32 ms at 16 kHz), output in decibels. One addition: a
-``BatchNormalization`` right after the decibel spectrogram, because dB values span about
--100..0 and unnormalised inputs slow RMSprop at lr 1e-4 considerably.
+(``n_fft=2048``, hop 512 samples = 32 ms at 16 kHz), output in decibels. One addition (ours, not
+the seed's): each clip's decibel spectrogram is standardised to zero mean and unit variance
+(parameter-free ``LayerNormalization``), because dB values span about -100..0 and unnormalised
+inputs slow RMSprop at lr 1e-4 considerably; it also removes the recording level of a tape.
 
 Mixed precision: with ``mixed_precision=True`` the global Keras policy becomes ``mixed_float16``
 *after* the Kapre front end is built under ``float32`` (Kapre's STFT fails under a float16 policy),
@@ -106,7 +107,10 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        x = keras.layers.BatchNormalization(name="input_norm")(x)
+        # Per-clip standardisation of the dB mel spectrogram: no moving statistics, so training
+        # and inference see the same scale from the first epoch on (a BatchNormalization here had
+        # moving means far from the dB values after a short run and predicted one era on val).
+        x = keras.layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False, name="input_norm")(x)
         for i, f in enumerate(p.conv_filters):
             x = keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
             x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{i + 1}")(x)

@@ -358,7 +358,8 @@ def score_run(cfg: ScoreConfig) -> dict:
 
     metrics = {
         "run": cfg.run, "split": cfg.split, "eras": eras, "n_test_tapes": int(len(tape_ids)), "n_test_clips": int(len(y)),
-        "clip": scalars(clip_m), "tape": scalars(tape_m),
+        "clip": scalars(clip_m) | {"majority_baseline_accuracy": base_clip["accuracy"]},
+        "tape": scalars(tape_m) | {"majority_baseline_accuracy": base_tape["accuracy"]},
         "baseline_clip": scalars(base_clip) | {"majority_era": eras[maj_clip]},
         "baseline_tape": scalars(base_tape) | {"majority_era": eras[maj_tape]},
         "confidence_matrix": np.where(np.isfinite(conf), conf, None).tolist(),
