@@ -244,7 +244,11 @@ def run_download(cfg: DownloadConfig) -> int:
     scrape_failures: list[TransferResult] = []
     if cfg.scrape:
         print(f"scraping collection {cfg.collection!r} from {base_url} (format {cfg.format!r})")
-        session = make_session(base_url, cfg.retries, cfg.backoff_s)
+        try:
+            session = make_session(base_url, cfg.retries, cfg.backoff_s)
+        except ValueError as e:  # a bad URL, or half of the IA_* key pair set in the environment
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
 
         def keep(identifier, years):
             if not cfg.eras:

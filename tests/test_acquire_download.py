@@ -266,6 +266,8 @@ def test_limit_max_examples_unknown_era_and_disk_space(server, work, capsys):
     assert len([r for r in server.log if r[1].startswith("/metadata/")]) == 2  # no metadata beyond the limit
     assert download(server, work, "--eras", "Hard Bop") == 2
     assert "Hard Bop" in capsys.readouterr().err
+    assert main(args(None, work, "--ia-base-url", "ftp://127.0.0.1")) == 2
+    assert "not an http(s)://host[:port] URL" in capsys.readouterr().err
     assert download(server, work, "--free-space-margin-bytes", str(10**18)) == 3
     assert "not enough disk space" in capsys.readouterr().err and downloads(server) == []
     assert download(server, work, "--max-examples", "1") == 0
