@@ -34,6 +34,7 @@ class DemoConfig:
     tapes_per_era: int = setting(5, "generated tapes for each of the four eras", "tapes")
     tape_seconds: float = setting(75.0, "length of each generated tape", "s")
     epochs: int = setting(12, "training epochs of the short seed3s run", "epochs")
+    steps_per_epoch: int = setting(20, "training batches of 32 random clips per epoch", "batches")
     seed: int = setting(0, "seed of the generated collection and of training")
     workers: int = setting(2, "download connections and preprocess processes", "workers")
     fresh: bool = setting(True, "delete WORK_DIR first, so every stage runs from scratch")
@@ -46,8 +47,9 @@ def _item_for(tape: DemoTape, with_date: bool):
     wav, mp3 = io.BytesIO(), io.BytesIO()
     sf.write(wav, tape.audio, TAPE_RATE, format="WAV", subtype="PCM_16")
     sf.write(mp3, tape.audio, TAPE_RATE, format="MP3")
-    mins, secs = divmod(tape.duration_s, 60)
-    length = f"{int(mins):02d}:{secs:05.2f}"
+    # the archive gives `length` as seconds on some files and MM:SS on others; serve both forms
+    whole = int(round(tape.duration_s))
+    length = f"{whole // 60:02d}:{whole % 60:02d}"
     years = f"{tape.year_start}" if tape.year_start == tape.year_end else f"{tape.year_start}-{tape.year_end}"
     metadata = {
         "identifier": tape.identifier,
@@ -169,7 +171,8 @@ def run_demo(cfg: DemoConfig) -> int:
         _stage("validate", run_validate, ValidateConfig(**common))
         _stage("preprocess", run_preprocess, PreprocessConfig(workers=cfg.workers, **common))
         _stage("train", run_train, TrainConfig(runs_dir=work / "runs", run="demo", preset="seed3s",
-                                               epochs=cfg.epochs, seed=cfg.seed, **common))
+                                               epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
+                                               seed=cfg.seed, **common))
         _stage("score", run_score, ScoreConfig(runs_dir=work / "runs", run="demo", reports_dir=work / "reports",
                                                data_dir=data))
     except RuntimeError as e:
@@ -184,7 +187,7 @@ def run_demo(cfg: DemoConfig) -> int:
         "minutes": (time.time() - t_start) / 60,
         "commentary": vad,
         "tape_accuracy": metrics["tape"]["accuracy"],
-        "tape_majority_baseline": metrics["tape"]["majority_baseline_accuracy"],
+        "tape_majority_baseline": metrics["baseline_tape"]["accuracy"],
         "clip_accuracy": metrics["clip"]["accuracy"],
         "clip_macro_f1": metrics["clip"]["macro_f1"],
     }
