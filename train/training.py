@@ -66,6 +66,38 @@ class TrainError(ValueError):
     """Bad settings or data found before training; printed as ``error: ...``."""
 
 
+def _coerce_types(cfg: TrainConfig) -> TrainConfig:
+    """Convert values from a JSON config file to the field types (``"3"`` -> 3.0), or raise TrainError."""
+    import typing
+
+    from jazzcnn.settings import _base_type
+
+    hints = typing.get_type_hints(TrainConfig)
+    values = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        base, _ = _base_type(hints[f.name])
+        if v is None or base not in (int, float, str, bool, Path) or isinstance(v, base):
+            continue
+        try:
+            if base is bool:
+                if str(v).lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                values[f.name] = str(v).lower() in ("true", "1")
+            elif base is int and isinstance(v, float) and not v.is_integer():
+                raise ValueError
+            else:
+                values[f.name] = base(v) if base is not int else int(float(v))
+        except (TypeError, ValueError):
+            raise TrainError(f"setting {f.name}: {v!r} is not a valid {base.__name__}") from None
+    choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(cfg)}
+    cfg = dataclasses.replace(cfg, **values)
+    for name, allowed in choices.items():
+        if allowed and getattr(cfg, name) not in allowed:
+            raise TrainError(f"setting {name}: {getattr(cfg, name)!r} is not one of {allowed}")
+    return cfg
+
+
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
     """Fill preset defaults (clip length, learning rate, evaluation hop) and check ranges.
 
@@ -74,6 +106,7 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     TrainError
         Unknown preset or an out-of-range setting, naming it.
     """
+    cfg = _coerce_types(cfg)
     if cfg.preset not in PRESETS:
         raise TrainError(f"unknown preset {cfg.preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[cfg.preset]
