@@ -19,6 +19,7 @@ from urllib3.util.retry import Retry
 
 from acquire.manifest import TRACK_COLUMNS
 from acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
+from acquire.transfer import unsafe_name_reason
 
 DEFAULT_BASE_URL = "https://archive.org"
 #: Search result fields needed to pre-filter items before fetching their metadata.
@@ -134,6 +135,7 @@ class ScrapeResult:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (identifier, reason)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # (identifier, file, reason)
 
 
 def search_collection(session: ArchiveSession, collection: str, retries: int = 6,
@@ -321,6 +323,11 @@ def _add_item(result: ScrapeResult, rows: list[dict], ident: str, item, error, f
         return
     item_rows, problems = track_rows(ident, item.item_metadata, fmt)
     result.problems.extend(problems)
+    # Hostile names never reach tracks.csv, where later stages would build paths from them.
+    for row in [r for r in item_rows if unsafe_name_reason(ident, r["file"])]:
+        item_rows.remove(row)
+        result.refused.append((ident, row["file"], f"refused: {unsafe_name_reason(ident, row['file'])}"))
+        log(f"refused: {ident}/{row['file']}: {result.refused[-1][2]}")
     mediatype = first_value(item.metadata.get("mediatype"))
     if not item_rows:
         formats = sorted({first_value(f.get("format")) for f in item.files})

@@ -266,6 +266,7 @@ def run_download(cfg: DownloadConfig) -> int:
             return EXIT_FAILED
         problems.extend(scraped.problems)
         scrape_failures = [TransferResult(i, "*", "failed", why) for i, why in scraped.failed]
+        scrape_failures += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
         for p in scraped.problems:
             print(f"warning: {p}")
         try:

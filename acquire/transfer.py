@@ -30,6 +30,23 @@ class UnsafePathError(ValueError):
     """A file name from metadata would land outside the item's folder."""
 
 
+def unsafe_name_reason(identifier: str, name: str) -> str | None:
+    """Why ``identifier/name`` (from untrusted metadata) is no safe relative path, or None.
+
+    Checks the text only (absolute names, ``..``/``.``/empty components, backslashes, NUL
+    bytes, an identifier that is not one path component); :func:`safe_target` also resolves it.
+    """
+    for label, value in (("identifier", identifier), ("file name", name)):
+        if not value or "\x00" in value or "\\" in value:
+            return f"unsafe {label} {value!r}"
+    if "/" in identifier or identifier in (".", ".."):
+        return f"unsafe identifier {identifier!r}"
+    parts = name.split("/")
+    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or Path(name).is_absolute():
+        return f"unsafe file name {name!r}: absolute or has '..'/empty components"
+    return None
+
+
 def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
     """``audio_dir/identifier/name``, refusing names that would escape that folder.
 
@@ -50,14 +67,9 @@ def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
         Absolute names, ``..`` components, backslashes, NUL bytes or empty names, or an
         identifier that is not a single path component.
     """
-    for label, value in (("identifier", identifier), ("file name", name)):
-        if not value or "\x00" in value or "\\" in value:
-            raise UnsafePathError(f"unsafe {label} {value!r}")
-    if "/" in identifier or identifier in (".", ".."):
-        raise UnsafePathError(f"unsafe identifier {identifier!r}")
-    parts = name.split("/")
-    if name.startswith("/") or any(p in ("", ".", "..") for p in parts) or Path(name).is_absolute():
-        raise UnsafePathError(f"unsafe file name {name!r}: absolute or has '..'/empty components")
+    reason = unsafe_name_reason(identifier, name)
+    if reason:
+        raise UnsafePathError(reason)
     base = (Path(audio_dir) / identifier).resolve()
     target = (base / name).resolve()
     # The textual checks above cover the usual attacks; resolve() also catches symlinked folders.

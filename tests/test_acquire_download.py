@@ -198,6 +198,15 @@ def test_hostile_file_names_are_refused(server, work, capsys):
     assert not any("evil" in r[1] or r[1].endswith("/etc/x") for r in downloads(server))
     assert not (work / "data" / "audio" / "evil.mp3").exists()
     assert (work / "data" / "audio" / "Aaa_Hostile_Tape_1_1936" / "ok.mp3").exists()
+    assert "../evil.mp3" not in set(tracks(work)["file"])  # later stages never see the name
+
+    # A hostile name typed into tracks.csv by hand is refused by the download stage too.
+    t = tracks(work)
+    t.loc[t["file"] == "ok.mp3", "file"] = "../../x.mp3"
+    t.to_csv(work / "manifests" / "tracks.csv", index=False)
+    capsys.readouterr()
+    assert download(server, work, "--scrape", "false") == 1
+    assert "Aaa_Hostile_Tape_1_1936/../../x.mp3: refused" in capsys.readouterr().out
 
 
 def test_rerun_after_kill_downloads_nothing_twice(server, work, items):
