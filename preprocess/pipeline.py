@@ -31,7 +31,7 @@ REASONS = ("silence", "speech", "head", "tail", "short")
 #: Settings that change the audio written; a shard folder refuses to mix runs that differ in them.
 AUDIO_SETTINGS = (
     "format", "sample_rate", "resample_quality", "vad", "speech_threshold", "neg_threshold", "min_speech_s",
-    "min_music_s", "speech_pad_s", "speech_dip_db", "silence_db", "min_silence_s", "trim_head_s", "trim_tail_s", "min_segment_s",
+    "min_music_s", "speech_pad_s", "speech_dip_db", "speech_pause_frac", "speech_floor_db", "silence_db", "min_silence_s", "trim_head_s", "trim_tail_s", "min_segment_s",
     "vad_streams", "vad_warmup_s",
 )
 
@@ -72,7 +72,7 @@ def remove_commentary(audio: np.ndarray, cfg: PreprocessConfig) -> CleanResult:
         was trained at).
     cfg : PreprocessConfig
         Thresholds: ``speech_threshold``, ``neg_threshold``, ``min_speech_s``, ``min_music_s``,
-        ``speech_pad_s``, ``speech_dip_db``, ``silence_db``, ``min_silence_s``, ``trim_head_s``, ``trim_tail_s``,
+        ``speech_pad_s``, ``speech_dip_db``, ``speech_pause_frac``, ``speech_floor_db``, ``silence_db``, ``min_silence_s``, ``trim_head_s``, ``trim_tail_s``,
         ``min_segment_s``, ``vad``, ``vad_streams``, ``vad_warmup_s``. Decisions are made per
         32 ms frame, so cut positions are multiples of 512 samples (except the file end).
 
@@ -111,6 +111,7 @@ def remove_commentary(audio: np.ndarray, cfg: PreprocessConfig) -> CleanResult:
             prob, threshold=cfg.speech_threshold, neg_threshold=cfg.neg_threshold,
             min_speech_frames=_frames(cfg.min_speech_s, sr), min_music_frames=_frames(cfg.min_music_s, sr),
             pad_frames=_frames(cfg.speech_pad_s, sr), level_db=level, min_dip_db=cfg.speech_dip_db,
+            min_pause_frac=cfg.speech_pause_frac, floor_margin_db=cfg.speech_floor_db,
         )
         label[speech] = 2
     if cfg.trim_head_s > 0:

@@ -31,7 +31,7 @@ def _load(path: Path, rate: int) -> np.ndarray:
 
 
 def build_tape(shared_audio: Path, *, cassette: bool = False, rate: int = TAPE_RATE, seed: int = 0,
-               music_limit_s: float | None = None) -> tuple[np.ndarray, list[tuple[float, float]], list[tuple[float, float]]]:
+               music_limit_s: float | None = None, hiss_db: float = -48.0) -> tuple[np.ndarray, list[tuple[float, float]], list[tuple[float, float]]]:
     """A stereo tape: speech, short pause, music, speech, music, ... and the answer key.
 
     Parameters
@@ -46,6 +46,9 @@ def build_tape(shared_audio: Path, *, cassette: bool = False, rate: int = TAPE_R
         Seed of the pause lengths and the hiss.
     music_limit_s : float, optional
         Use at most this much of each music recording [s] (shorter tapes for quick tests).
+    hiss_db : float
+        RMS level of the white noise added as hiss with ``cassette`` [dBFS], before its 1 kHz
+        high-pass (tape hiss is mostly treble).
 
     Returns
     -------
@@ -78,7 +81,7 @@ def build_tape(shared_audio: Path, *, cassette: bool = False, rate: int = TAPE_R
 
         sos = butter(8, 4500, btype="lowpass", fs=rate, output="sos")
         tape = sosfilt(sos, tape, axis=0).astype(np.float32)
-        hiss = rng.normal(0, 10 ** (-48 / 20), tape.shape).astype(np.float32)  # about -48 dBFS RMS
+        hiss = rng.normal(0, 10 ** (hiss_db / 20), tape.shape).astype(np.float32)
         hiss = sosfilt(butter(2, 1000, btype="highpass", fs=rate, output="sos"), hiss, axis=0)
         tape = tape + hiss.astype(np.float32)
     peak = np.abs(tape).max()
