@@ -114,7 +114,7 @@ def test_retries_503_and_honours_retry_after_on_429(server, work):
     server.faults.fail_next(p503, status=503)
     server.faults.fail_next(p429, status=429, retry_after=1)
     server.faults.fail_next("/services/search/v1/scrape", status=503)
-    server.faults.fail_next("/metadata/" + MP3S[2][0], status=502)
+    server.faults.fail_next("/metadata/" + MP3S[2][0], status=502, retry_after=1)
     assert download(server, work, "--workers", "2") == 0
     assert [r[0] for r in server.requests_for(p503)] == ["GET", "GET"]
     idx = [i for i, r in enumerate(server.log) if r[1] == p429]
@@ -122,6 +122,16 @@ def test_retries_503_and_honours_retry_after_on_429(server, work):
     waited = server.log_times[idx[1]] - server.log_times[idx[0]]
     assert waited >= 0.9, f"Retry-After: 1 not honoured (retried after {waited:.2f} s)"
     assert (work / "data" / "audio" / MP3S[1][0] / MP3S[1][1]).exists()
+    meta = [i for i, r in enumerate(server.log) if r[1] == "/metadata/" + MP3S[2][0]]
+    assert server.log_times[meta[1]] - server.log_times[meta[0]] >= 0.9  # Retry-After on a 502 too
+
+
+def test_download_help_shows_settings(capsys, monkeypatch):
+    monkeypatch.setenv("IA_BASE_URL", "http://127.0.0.1:9")
+    with pytest.raises(SystemExit) as e:
+        main(["download", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "--max-examples" in out and "IA_BASE_URL" in out
 
 
 def test_connection_cut_midway_resumes_with_range(server, work, items):
