@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -117,8 +118,14 @@ class VerifiedRecord:
         self._lock = threading.Lock()
         self.rows: dict[tuple[str, str], tuple[int, str]] = {}
         if self.path.exists():
-            df = pd.read_csv(self.path, dtype=str, keep_default_na=False)
-            for r in df.itertuples(index=False):
+            try:
+                df = pd.read_csv(self.path, dtype=str, keep_default_na=False)
+                records = list(df[VERIFIED_COLUMNS].itertuples(index=False))
+            except (ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+                # Losing the record costs one local MD5 pass over the files, never a download.
+                print(f"warning: {self.path} unreadable ({e}); files on disk will be re-checked", file=sys.stderr)
+                records = []
+            for r in records:
                 try:
                     self.rows[(r.identifier, r.file)] = (int(r.size_bytes), r.md5)
                 except ValueError:

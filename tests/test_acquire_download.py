@@ -107,6 +107,12 @@ def test_download_all_then_rerun_is_a_no_op(server, work, items, capsys):
     assert (work / "data" / "audio" / "verified.csv").stat().st_mtime_ns == mtime
     assert "6 already verified" in capsys.readouterr().out
 
+    # A lost or garbled record costs a local MD5 pass, not a download.
+    (work / "data" / "audio" / "verified.csv").write_text("garbage\x00,\n\"unterminated")
+    assert download(server, work) == 0
+    assert downloads(server) == []
+    assert len(pd.read_csv(work / "data" / "audio" / "verified.csv")) == len(MP3S)
+
 
 def test_retries_503_and_honours_retry_after_on_429(server, work):
     p503 = dl_path(*MP3S[0])
