@@ -110,7 +110,7 @@ def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float
     session.host = url.netloc
     session.protocol = f"{url.scheme}:"
     session.secure = url.scheme == "https"
-    if not url.hostname.endswith("archive.org"):
+    if not (url.hostname == "archive.org" or url.hostname.endswith(".archive.org")):
         # Never hand archive.org credentials from the user's ia.ini to another server.
         session.access_key = session.secret_key = None
         session.cookies.clear()

@@ -50,3 +50,14 @@ def test_range_requests_and_faults():
         assert requests.head(url).headers["Content-Length"] == "1024"
         assert srv.requests_for("/download/item01/f1.mp3", "GET")[0] == ("GET", "/download/item01/f1.mp3", "bytes=1000-")
         assert requests.get(f"{srv.base_url}/download/item01/missing.mp3").status_code == 404
+
+
+def test_session_is_aimed_at_the_base_url_and_keeps_keys_off_other_hosts(monkeypatch):
+    monkeypatch.setenv("IA_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("IA_SECRET_ACCESS_KEY", "s")
+    local = make_session("http://127.0.0.1:8765")
+    assert (local.protocol, local.host, local.access_key) == ("http:", "127.0.0.1:8765", None)
+    assert make_session("https://evilarchive.org").access_key is None
+    assert make_session("https://archive.org").access_key == "k"
+    monkeypatch.setenv("IA_BASE_URL", "http://127.0.0.1:9")
+    assert make_session().host == "127.0.0.1:9"
