@@ -14,6 +14,9 @@ import os
 import sys
 import time
 import traceback
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from preprocess.config import PreprocessConfig
 from preprocess.shards import ShardError, ShardStore
 from preprocess.vad import FRAME, frame_analysis, runs, speech_mask
 
+#: The shard contract's and silero-vad's sample rate [Hz].
+SAMPLE_RATE = 16000
 #: Removal reasons, in increasing priority where two apply to the same frame.
 REASONS = ("silence", "speech", "head", "tail", "short")
 #: Settings that change the audio written; a shard folder refuses to mix runs that differ in them.
@@ -247,7 +252,7 @@ def _rows_for(result: dict, fp: str) -> tuple[list[dict], dict, dict | None]:
         by[r] += b - a
     kept = sum(len(s) for _, s in result["segments"])
     dur = result["duration_s"]
-    sr_kept = kept / 16000 if result["segments"] else 0.0
+    sr_kept = kept / SAMPLE_RATE
     summary = {"identifier": ident, "file": file, "duration_s": round(dur, 3), "kept_s": round(sr_kept, 3),
                "removed_s": round(sum(by.values()), 3), **{f"{r}_s": round(v, 3) for r, v in by.items()},
                "segments": len(result["segments"]), "status": "failed" if result["error"] else "ok",
@@ -257,6 +262,31 @@ def _rows_for(result: dict, fp: str) -> tuple[list[dict], dict, dict | None]:
         failure = {"identifier": ident, "file": file, "path": result["path"], "reason": result["reason"],
                    "error": result["error"]}
     return commentary, summary, failure
+
+
+def _ordered_results(tasks: list[tuple], workers: int) -> Iterator[dict]:
+    """Results of :func:`_process_task` in task order, computed by ``workers`` processes.
+
+    At most ``2 * workers`` tasks are in flight, so finished results of long tapes cannot pile up
+    in the parent while it waits for an earlier one. A worker that dies (e.g. killed for memory)
+    raises ``BrokenProcessPool`` here instead of hanging the run; what was committed stays.
+    """
+    if workers <= 1:
+        yield from map(_process_task, tasks)
+        return
+    # spawn: onnxruntime's thread pools do not survive fork.
+    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    try:
+        it = iter(tasks)
+        pending = deque(ex.submit(_process_task, t) for _, t in zip(range(2 * workers), it))
+        while pending:
+            res = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(ex.submit(_process_task, nxt))
+            yield res
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _audio_settings(cfg: PreprocessConfig) -> dict:
@@ -311,14 +341,8 @@ def run_preprocess(cfg: PreprocessConfig) -> int:
     t0 = time.perf_counter()
     audio_s = kept_s = speech_s = cpu_s = 0.0
     n_failed = 0
-    pool = None
+    results = _ordered_results(tasks, workers)
     try:
-        if workers > 1:
-            # spawn: onnxruntime and forked threads do not mix.
-            pool = mp.get_context("spawn").Pool(workers)
-            results = pool.imap(_process_task, tasks, chunksize=1)
-        else:
-            results = map(_process_task, tasks)
         bar = tqdm(results, total=len(tasks), unit="file", desc="preprocess", file=sys.stderr,
                    disable=None, dynamic_ncols=True)
         for fp, res in zip(fps, bar):
@@ -337,9 +361,7 @@ def run_preprocess(cfg: PreprocessConfig) -> int:
         store.abort()
         raise
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        results.close()  # shuts the worker pool down
     wall = time.perf_counter() - t0
     print(f"preprocess: {len(tasks) - n_failed} files ok, {n_failed} failed; {audio_s / 3600:.2f} h audio, "
           f"{kept_s / 3600:.2f} h kept, {speech_s / 3600:.2f} h speech removed; "
