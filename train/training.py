@@ -160,6 +160,9 @@ def prepare(cfg: TrainConfig) -> dict:
     no_audio = (labels["status"] == "labelled") & ~labels["identifier"].isin(with_audio)
     labels.loc[no_audio, ["status", "reason"]] = ["left_out", "no audio in the shards (not downloaded or all commentary)"]
 
+    unknown = with_audio - set(labels["identifier"])
+    if unknown:
+        print(f"note: {len(unknown)} tape(s) in the shards are not in tracks.csv and are ignored, e.g. {sorted(unknown)[:3]}")
     usable = labels[labels["status"] == "labelled"]
     counts = usable["era"].value_counts()
     empty = [e for e in eras if counts.get(e, 0) == 0]
@@ -193,7 +196,9 @@ def _write_run_files(cfg: TrainConfig, run_dir: Path, data: dict, extra: dict) -
     if not resume:
         for stale in ("backup", "logs"):
             shutil.rmtree(run_dir / stale, ignore_errors=True)
-        for stale in ("history.csv", "checkpoint.keras"):
+        # model.keras of an earlier run would not match the new labels/split: remove it now so
+        # an interrupted retraining never leaves a stale model that score would pick up.
+        for stale in ("history.csv", "checkpoint.keras", "model.keras", "summary.json"):
             (run_dir / stale).unlink(missing_ok=True)
     labels = data["labels"]
     atomic_write_text(run_dir / "labels.csv", labels.to_csv(index=False))
