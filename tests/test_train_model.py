@@ -72,7 +72,7 @@ def test_keras_save_load_identical_predictions(trained, tmp_path):
 
 def test_group_by_artist(tmp_path):
     data = write_synthetic(tmp_path, tapes_per_era=6, segments_per_tape=1, segment_seconds=1.5, artists_per_era=3)
-    assert run_train(tiny_train_config(data, tmp_path / "runs", "art", group="artist", epochs=1, max_examples=8)) == 0
+    assert run_train(tiny_train_config(data, tmp_path / "runs", "art", group="artist", balance="sampling", epochs=1, max_examples=8)) == 0
     split = pd.read_csv(tmp_path / "runs/art/split.csv", keep_default_na=False)
     assert split.groupby("artist")["split"].nunique().max() == 1
     check_disjoint(split)

@@ -114,7 +114,24 @@ class ShardReader:
         self.maps = [np.memmap(self.shard_dir / n, dtype="<i2", mode="r") for n in self.names]
 
     def fetch(self, shard: np.ndarray, start: np.ndarray, valid: np.ndarray, clip_samples: int) -> np.ndarray:
-        """Clips as int16 array of shape ``(len(start), clip_samples)``, zero-padded past ``valid``."""
+        """Slice a batch of clips out of the memmapped shards.
+
+        Parameters
+        ----------
+        shard : np.ndarray
+            int ``(B,)`` shard number per clip (index into :attr:`names`).
+        start : np.ndarray
+            int ``(B,)`` first sample of each clip within its shard [samples].
+        valid : np.ndarray
+            int ``(B,)`` samples to copy per clip (``<= clip_samples``; the rest stays zero).
+        clip_samples : int
+            Clip length [samples].
+
+        Returns
+        -------
+        np.ndarray
+            int16 ``(B, clip_samples)``.
+        """
         out = np.zeros((len(start), clip_samples), dtype=np.int16)
         maps = self.maps
         for i, (s, o, v) in enumerate(zip(shard.tolist(), start.tolist(), valid.tolist())):
@@ -150,7 +167,21 @@ class Segments:
 
 
 def segments_for(index: pd.DataFrame, shard_names: list[str], tape_labels: dict[str, int]) -> Segments:
-    """Segments of the tapes in ``tape_labels`` (identifier -> class index), in index order."""
+    """Segments of the tapes in ``tape_labels``, in index order.
+
+    Parameters
+    ----------
+    index : pd.DataFrame
+        Output of :func:`load_shard_index`.
+    shard_names : list of str
+        Shard order of the :class:`ShardReader` that will read them.
+    tape_labels : dict
+        identifier -> era class index; tapes not in it are skipped.
+
+    Returns
+    -------
+    Segments
+    """
     sel = index[index["identifier"].isin(tape_labels.keys())]
     pos = {n: i for i, n in enumerate(shard_names)}
     return Segments(

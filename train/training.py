@@ -177,7 +177,16 @@ def prepare(cfg: TrainConfig) -> dict:
 
 
 def select_strategy():
-    """``MirroredStrategy`` over all GPUs when TensorFlow sees more than one, else the default."""
+    """Distribution strategy for the devices TensorFlow sees.
+
+    Returns
+    -------
+    strategy : tf.distribute.Strategy
+        ``MirroredStrategy`` over all GPUs when there are several, else the default strategy
+        (the single GPU when there is one, otherwise the CPU).
+    n_gpus : int
+        Number of GPUs seen.
+    """
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
