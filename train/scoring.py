@@ -386,6 +386,36 @@ def score_run(cfg: ScoreConfig) -> dict:
     return metrics
 
 
+def _commentary_section(manifests_dir: Path, split: pd.DataFrame, which: str) -> list[str]:
+    """Markdown lines showing what the preprocess stage cut from the scored tapes, and why.
+
+    Reads ``commentary_summary.csv`` and ``commentary.csv`` from ``manifests_dir``; returns a short
+    note instead when preprocessing left no audit trail there.
+    """
+    summary_path, spans_path = manifests_dir / "commentary_summary.csv", manifests_dir / "commentary.csv"
+    if not summary_path.exists():
+        return ["## Commentary removed", "", f"No commentary audit found at `{summary_path}`.", ""]
+    summary = pd.read_csv(summary_path, dtype={"identifier": str}, keep_default_na=False)
+    tapes = set(split.loc[split["split"] == which, "identifier"])
+    mine = summary[summary["identifier"].isin(tapes)]
+    cols = [c for c in ("duration_s", "kept_s", "speech_s", "silence_s", "head_s", "tail_s", "short_s") if c in summary]
+    totals = summary[cols].apply(pd.to_numeric, errors="coerce").sum()
+    md = [
+        "## Commentary removed", "",
+        f"Whole collection: {totals.get('duration_s', 0) / 3600:.2f} h of audio, {totals.get('kept_s', 0) / 3600:.2f} h kept as "
+        f"music, {totals.get('speech_s', 0) / 3600:.2f} h of speech (Niven's introductions) removed. "
+        f"Every removed span is listed in `{spans_path}` so it can be listened to.", "",
+        f"Scored tapes ({which}), seconds per file:", "",
+        _md_table(mine[["identifier"] + cols].reset_index(drop=True), "{:.1f}"), "",
+    ]
+    if spans_path.exists():
+        spans = pd.read_csv(spans_path, dtype={"identifier": str}, keep_default_na=False)
+        spans = spans[spans["identifier"].isin(tapes)].head(12)
+        if len(spans):
+            md += ["First removed spans of these tapes:", "", _md_table(spans.reset_index(drop=True), "{:.2f}"), ""]
+    return md
+
+
 def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: np.ndarray, clip_m: dict, tape_m: dict,
                   prov: dict, has_curves: bool) -> None:
     eras = metrics["eras"]
@@ -424,6 +454,7 @@ def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: n
     ]
     if has_curves:
         md += ["## Training curves", "", "![training curves](training_curves.png)", ""]
+    md += _commentary_section(Path(tc.get("manifests_dir", "manifests")), run["split"], cfg.split)
     md += [
         "## Provenance", "",
         f"- git revision (scoring): `{prov['git_revision']}`",
