@@ -289,6 +289,7 @@ def run_download(cfg: DownloadConfig) -> int:
     plan = plan_downloads(selected, root, record)
     print_preflight(plan)
     if cfg.dry_run:
+        record.save()  # files found intact on disk while planning stay recorded
         print("dry run: nothing downloaded")
         return _summary(scrape_failures + list(plan.refused)
                         + [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done], problems)
@@ -301,8 +302,10 @@ def run_download(cfg: DownloadConfig) -> int:
 
     results = scrape_failures + list(plan.refused)
     results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
-    results += _transfer_all(cfg, base_url, plan, root, record)
-    record.save()
+    try:
+        results += _transfer_all(cfg, base_url, plan, root, record)
+    finally:
+        record.save()  # also after Ctrl-C: what was verified stays recorded
     return _summary(results, problems)
 
 

@@ -116,6 +116,7 @@ class VerifiedRecord:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._last_save = float("-inf")
         self.rows: dict[tuple[str, str], tuple[int, str]] = {}
         if self.path.exists():
             try:
@@ -142,11 +143,17 @@ class VerifiedRecord:
         except OSError:
             return False
 
+    #: Least time between two saves triggered by :meth:`add` [s]; :meth:`save` writes at once.
+    SAVE_INTERVAL_S = 2.0
+
     def add(self, identifier: str, name: str, size: int, md5: str) -> None:
-        """Record a verified file and save."""
+        """Record a verified file; saved at most every :attr:`SAVE_INTERVAL_S` (call :meth:`save`
+        at the end). A file verified but not yet saved when a run dies is re-hashed locally by the
+        next run, never downloaded again, so throttling costs no safety."""
         with self._lock:
             self.rows[(identifier, name)] = (int(size), md5.lower())
-            self._save()
+            if time.monotonic() - self._last_save >= self.SAVE_INTERVAL_S:
+                self._save()
 
     def discard(self, identifier: str, name: str) -> None:
         """Forget a file (missing or corrupt) and save."""
@@ -164,6 +171,7 @@ class VerifiedRecord:
         return buf.getvalue()
 
     def _save(self) -> None:
+        self._last_save = time.monotonic()
         text = self.text()
         try:
             if self.path.read_text() == text:
