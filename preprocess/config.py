@@ -31,7 +31,7 @@ class PreprocessConfig:
     silence_db: float = setting(-50.0, "frames below this RMS level (dBFS) count as silence and are cut", "dBFS")
     min_silence_s: float = setting(1.0, "silences shorter than this are kept", "s")
     vad_streams: int = setting(32, "a tape is cut into this many pieces run as one batch through the detector (speed)", "streams")
-    vad_warmup_s: float = setting(2.0, "each piece after the first starts this early so the detector state settles", "s")
+    vad_warmup_s: float = setting(4.0, "each piece after the first starts this early so the detector state settles (its outputs are dropped)", "s")
     trim_head_s: float = setting(0.0, "fixed cut at the start of every file (the seed study used 300)", "s")
     trim_tail_s: float = setting(0.0, "fixed cut at the end of every file (the seed study used 300)", "s")
     min_segment_s: float = setting(3.0, "music segments shorter than this (the shortest clip length) are dropped", "s")

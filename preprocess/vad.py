@@ -122,7 +122,7 @@ def frame_analysis(
                 f = frame[own]
                 prob[f] = out[own, 0]
                 power[f] = np.mean(np.square(x[own, CONTEXT:]), axis=1)
-        # The last frame is zero-padded: rescale its mean square to the samples really there.
+    # The last frame is zero-padded: rescale its mean square to the samples really there.
     tail = n - (n_frames - 1) * FRAME
     power[-1] *= FRAME / tail
     level_db = (10 * np.log10(np.maximum(power, 1e-12))).astype(np.float32)
