@@ -172,6 +172,8 @@ class VerifiedRecord:
 
     def _save(self) -> None:
         self._last_save = time.monotonic()
+        if not self.rows and not self.path.exists():
+            return  # nothing verified yet: create no folder or file (a dry run leaves no trace)
         text = self.text()
         try:
             if self.path.read_text() == text:
