@@ -194,7 +194,7 @@ def test_wrong_md5_is_rejected_reported_and_not_kept(server, work, capsys):
     out = capsys.readouterr().out
     assert "Aaa_Broken_Tape_1_1936/broken.mp3: MD5 mismatch" in out[out.index("failures (1):"):]
     folder = work / "data" / "audio" / "Aaa_Broken_Tape_1_1936"
-    assert not list(folder.glob("*")) if folder.exists() else True
+    assert not folder.exists() or not any(folder.iterdir())  # neither the file nor its .part kept
     verified = pd.read_csv(work / "data" / "audio" / "verified.csv", dtype=str)
     assert "broken.mp3" not in set(verified["file"]) and len(verified) == len(MP3S)
 
