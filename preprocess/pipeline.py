@@ -321,6 +321,13 @@ def run_preprocess(cfg: PreprocessConfig) -> int:
     except (ManifestError, ShardError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    try:
+        return _run(cfg, tracks, store)
+    finally:
+        store.close()
+
+
+def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore) -> int:
     audio_dir = cfg.data_dir / "audio"
     tasks, fps = [], []
     for r in tracks.itertuples(index=False):

@@ -27,6 +27,7 @@ run drops them and redoes those files, giving output identical to an uninterrupt
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -217,7 +218,7 @@ class ShardStore:
     Raises
     ------
     ShardError
-        If the folder was written with different ``settings``.
+        If the folder was written with different ``settings``, or another run holds it.
     """
 
     def __init__(self, shard_dir: Path, commentary_dir: Path, shard_bytes: int, settings: dict, sample_rate: int):
@@ -227,6 +228,14 @@ class ShardStore:
         self.settings = settings
         self.sample_rate = int(sample_rate)
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Two runs appending to the same shards would interleave them; the kernel drops the lock
+        # when its holder dies, so a killed run never blocks the next one.
+        self._lock = open(self.dir / ".lock", "a")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            raise ShardError(f"{self.dir} is in use by another preprocess run") from None
         meta_path = self.dir / "meta.json"
         self.meta: dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         done = _read_rows(self.dir / "done.csv", DONE_COLUMNS)
@@ -256,6 +265,12 @@ class ShardStore:
                 p.unlink()
         self._reset_pending()
 
+    def close(self) -> None:
+        """Drop uncommitted work (see :meth:`abort`) and release the folder lock."""
+        self.abort()
+        if not self._lock.closed:
+            self._lock.close()
+
     def _reset_pending(self) -> None:
         self._part = None
         self._part_samples = 0
@@ -272,7 +287,23 @@ class ShardStore:
 
     def add(self, identifier: str, file: str, fingerprint: str, segments: list[tuple[float, np.ndarray]],
             commentary: list[dict], summary: dict, failure: dict | None) -> None:
-        """Append one processed file (its segments, audit rows and status); commit if the shard is full."""
+        """Append one processed file; commit when the shard has reached ``shard_bytes``.
+
+        Parameters
+        ----------
+        identifier, file : str
+            The file's key in ``tracks.csv``.
+        fingerprint : str
+            ``size:mtime_ns`` of the input, so a failed file is retried once it changes.
+        segments : list of (float, np.ndarray)
+            ``(start_s, int16 samples)`` of the kept music [s], in order.
+        commentary : list of dict
+            Rows of ``commentary.csv`` for this file.
+        summary : dict
+            Its row of ``commentary_summary.csv``.
+        failure : dict or None
+            Its row of ``failures.csv`` if it failed.
+        """
         name = shard_name(self.next_shard)
         if segments and self._part is None:
             self._part = open(self.dir / (name + ".part"), "wb")

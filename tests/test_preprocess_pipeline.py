@@ -319,3 +319,13 @@ def test_help_documents_units():
         assert flag in out
         block = out.split(flag, 1)[1].split("\n  --", 1)[0]
         assert unit in " ".join(block.split()), flag
+
+
+def test_concurrent_run_is_refused(tmp_path):
+    from preprocess.shards import ShardStore
+
+    first = ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000)
+    with pytest.raises(ShardError, match="in use"):
+        ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000)
+    first.close()
+    ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000).close()
