@@ -36,8 +36,8 @@ REASONS = ("silence", "speech", "head", "tail", "short")
 #: Settings that change the audio written; a shard folder refuses to mix runs that differ in them.
 AUDIO_SETTINGS = (
     "format", "sample_rate", "resample_quality", "vad", "speech_threshold", "neg_threshold", "min_speech_s",
-    "min_music_s", "speech_pad_s", "speech_dip_db", "speech_pause_frac", "speech_floor_db", "silence_db", "min_silence_s", "trim_head_s", "trim_tail_s", "min_segment_s",
-    "vad_streams", "vad_warmup_s",
+    "min_music_s", "speech_pad_s", "speech_dip_db", "speech_pause_frac", "speech_floor_db", "silence_db",
+    "min_silence_s", "trim_head_s", "trim_tail_s", "min_segment_s", "vad_streams", "vad_warmup_s",
 )
 
 
@@ -243,7 +243,8 @@ def _process_task(task: tuple) -> dict:
     return out
 
 
-def _rows_for(result: dict, fp: str) -> tuple[list[dict], dict, dict | None]:
+def _rows_for(result: dict) -> tuple[list[dict], dict, dict | None]:
+    """Rows of commentary.csv, commentary_summary.csv and failures.csv for one worker result."""
     ident, file = result["identifier"], result["file"]
     commentary = [{"identifier": ident, "file": file, "start_s": round(a, 3), "end_s": round(b, 3), "reason": r}
                   for a, b, r in result["removed"]]
@@ -353,8 +354,11 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore) -> int:
         bar = tqdm(results, total=len(tasks), unit="file", desc="preprocess", file=sys.stderr,
                    disable=None, dynamic_ncols=True)
         for fp, res in zip(fps, bar):
-            commentary, summary, failure = _rows_for(res, fp)
-            store.add(res["identifier"], res["file"], fp, res["segments"], commentary, summary, failure)
+            commentary, summary, failure = _rows_for(res)
+            # A file that failed on its content is retried only once it changes; one that hit an
+            # unexpected error (a bug, memory) is retried by the next run.
+            done_fp = "retry" if res["reason"] == "error" else fp
+            store.add(res["identifier"], res["file"], done_fp, res["segments"], commentary, summary, failure)
             audio_s += res["duration_s"]
             kept_s += summary["kept_s"]
             speech_s += summary["speech_s"]
