@@ -90,6 +90,9 @@ $(SHARDS_INDEX): $(VERIFIED) | venv
 	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
 	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES))
 
+$(VERIFIED):
+	@echo "no verified downloads in $(DATA_DIR)/audio: run 'make download' first" >&2; exit 1
+
 # Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
 train: $(MODEL)
 $(MODEL): $(SHARDS_INDEX) $(MANIFESTS)/tracks.csv $(MANIFESTS)/eras.csv $(CONFIG) | venv
