@@ -279,3 +279,51 @@ def years_within_eras(start, end, eras: pd.DataFrame, names: list[str]) -> bool:
         return False
     chosen = eras[eras["era"].isin(names)]
     return all(((chosen["start_year"] <= y) & (y <= chosen["end_year"])).any() for y in range(int(start), int(end) + 1))
+
+
+def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names: list[str],
+                  limit: int | None) -> pd.DataFrame:
+    """Rows of format ``fmt`` of the chosen eras and first ``limit`` tapes, with an ``era_of`` column.
+
+    A row's era is its user-set ``era`` when non-blank, else the era holding its whole year range,
+    else ``"unlabelled"``. ``--eras`` keeps rows whose era is named, or whose years all fall in
+    the named eras.
+
+    Parameters
+    ----------
+    tracks : pd.DataFrame
+        Output of :func:`load_tracks`.
+    eras : pd.DataFrame
+        Output of :func:`load_eras`.
+    fmt : str
+        Archive format.
+    era_names : list of str
+        Era names; empty keeps all.
+    limit : int, optional
+        Number of tapes (identifiers, in identifier order) to keep.
+
+    Returns
+    -------
+    pd.DataFrame
+
+    Raises
+    ------
+    ManifestError
+        If ``era_names`` holds an era not in ``eras``.
+    """
+    df = tracks[tracks["format"] == fmt].copy()
+    df["era_of"] = [
+        r.era or era_for_years(r.year_start, r.year_end, eras) or "unlabelled"
+        for r in df.itertuples(index=False)
+    ]
+    if era_names:
+        years_within_eras(None, None, eras, era_names)  # unknown era names fail even on no rows
+        keep = [
+            r.era_of in era_names or years_within_eras(r.year_start, r.year_end, eras, era_names)
+            for r in df.itertuples(index=False)
+        ]
+        df = df[pd.Series(keep, index=df.index, dtype=bool)]
+    df = df.sort_values(["identifier", "file"], kind="stable")
+    if limit is not None:
+        df = df[df["identifier"].isin(sorted(df["identifier"].unique())[:limit])]
+    return df.reset_index(drop=True)

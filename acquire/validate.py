@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from acquire.config import ValidateConfig
-from acquire.download import audio_dir, select_tracks
+from acquire.download import audio_dir
+from acquire.manifest import select_tracks
 from acquire.manifest import ManifestError, load_eras, load_tracks
 from acquire.transfer import UnsafePathError, VerifiedRecord, md5_of_file, safe_target
 
@@ -30,7 +31,7 @@ def validate_files(selected: pd.DataFrame, root: Path) -> ValidationReport:
     Parameters
     ----------
     selected : pd.DataFrame
-        Rows of ``tracks.csv`` (as from :func:`acquire.download.select_tracks`).
+        Rows of ``tracks.csv`` (as from :func:`acquire.manifest.select_tracks`).
     root : Path
         ``DATA_DIR/audio``.
 

@@ -177,38 +177,22 @@ def clean_audio(path: Path, cfg: PreprocessConfig | None = None) -> CleanResult:
 def select_tracks(cfg: PreprocessConfig) -> pd.DataFrame:
     """Rows of ``tracks.csv`` to process, sorted by ``identifier, file``.
 
-    Keeps rows whose ``format`` equals ``cfg.format``; with ``cfg.eras``, tapes whose explicit
-    ``era`` is one of them or whose years overlap one of their ranges in ``eras.csv``; with
-    ``cfg.limit``, the first N identifiers; with ``cfg.max_examples``, the first N files.
+    The same selection as ``jazzcnn download`` (:func:`acquire.manifest.select_tracks`: format,
+    ``--eras``, ``--limit``), then at most ``cfg.max_examples`` files.
 
     Raises
     ------
     acquire.manifest.ManifestError
         Invalid manifest, or an era not defined in ``eras.csv``.
     """
-    from acquire.manifest import ManifestError, load_eras, load_tracks
+    from acquire.manifest import ERA_COLUMNS, load_eras, load_tracks, select_tracks as select_manifest_rows
 
-    eras = load_eras(cfg.manifests_dir / "eras.csv") if cfg.eras else None
-    df = load_tracks(cfg.manifests_dir / "tracks.csv", eras)
-    df = df[df["format"] == cfg.format]
-    if cfg.eras:
-        unknown = set(cfg.eras) - set(eras["era"])
-        if unknown:
-            raise ManifestError(f"unknown era(s) {sorted(unknown)}; defined: {list(eras['era'])}")
-        ranges = eras[eras["era"].isin(cfg.eras)]
-        keep = df["era"].isin(cfg.eras)
-        ys = df["year_start"].fillna(df["year_end"])
-        ye = df["year_end"].fillna(df["year_start"])
-        for _, r in ranges.iterrows():
-            keep |= (df["era"] == "") & ys.notna() & (ys <= r["end_year"]) & (ye >= r["start_year"])
-        df = df[keep.fillna(False).astype(bool)]
-    df = df.sort_values(["identifier", "file"], kind="stable")
-    if cfg.limit is not None:
-        ids = sorted(df["identifier"].unique())[: cfg.limit]
-        df = df[df["identifier"].isin(ids)]
+    eras_path = cfg.manifests_dir / "eras.csv"
+    eras = load_eras(eras_path) if cfg.eras or eras_path.exists() else pd.DataFrame(columns=ERA_COLUMNS)
+    df = select_manifest_rows(load_tracks(cfg.manifests_dir / "tracks.csv", eras), eras, cfg.format, list(cfg.eras), cfg.limit)
     if cfg.max_examples is not None:
         df = df.head(cfg.max_examples)
-    return df.reset_index(drop=True)
+    return df.drop(columns=["era_of"]).reset_index(drop=True)
 
 
 def fingerprint(path: Path) -> str:
