@@ -34,9 +34,18 @@ EPOCHS      ?=
 BATCH_SIZE  ?=
 LEARNING_RATE ?=
 SEED        ?=
+STEPS_PER_EPOCH ?=
+PATIENCE    ?=
+BALANCE     ?=
 RUNS_DIR    ?= runs
 REPORTS_DIR ?= reports
 AUDIO       ?=
+# Any other setting: the stage's flags verbatim, e.g. TRAIN_ARGS="--val-fraction 0.2"
+DOWNLOAD_ARGS ?=
+PREPROCESS_ARGS ?=
+TRAIN_ARGS  ?=
+SCORE_ARGS  ?=
+DEMO_ARGS   ?=
 
 # $(call opt,--flag,$(VAR)) -> --flag 'value' when VAR is set, nothing otherwise
 opt = $(if $(strip $(2)),$(1) '$(strip $(2))')
@@ -75,7 +84,7 @@ download: venv
 	$(JAZZCNN) download $(COMMON) --collection '$(COLLECTION)' --format '$(FORMAT)' \
 	  $(call opt,--limit,$(LIMIT)) $(call opt,--eras,$(ERAS)) $(call opt,--workers,$(WORKERS)) \
 	  $(call opt,--ia-base-url,$(IA_BASE_URL)) $(call opt,--dry-run,$(DRY_RUN)) \
-	  $(call opt,--max-examples,$(MAX_EXAMPLES))
+	  $(call opt,--max-examples,$(MAX_EXAMPLES)) $(DOWNLOAD_ARGS)
 
 validate: venv
 	$(JAZZCNN) validate $(COMMON) --format '$(FORMAT)' $(call opt,--eras,$(ERAS)) $(call opt,--limit,$(LIMIT))
@@ -88,7 +97,7 @@ $(SHARDS_INDEX): $(VERIFIED) | venv
 	  $(call opt,--trim-head-s,$(TRIM_HEAD)) $(call opt,--trim-tail-s,$(TRIM_TAIL)) \
 	  $(call opt,--vad,$(VAD)) $(call opt,--shard-bytes,$(SHARD_BYTES)) \
 	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
-	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES))
+	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES)) $(PREPROCESS_ARGS)
 
 $(VERIFIED):
 	@echo "no verified downloads in $(DATA_DIR)/audio: run 'make download' first" >&2; exit 1
@@ -100,17 +109,19 @@ $(MODEL): $(SHARDS_INDEX) $(MANIFESTS)/tracks.csv $(MANIFESTS)/eras.csv $(CONFIG
 	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
 	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
 	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
-	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES))
+	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
+	  $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) $(call opt,--patience,$(PATIENCE)) \
+	  $(call opt,--balance,$(BALANCE)) $(TRAIN_ARGS)
 
 score: $(REPORT)
 $(REPORT): $(MODEL) | venv
-	$(JAZZCNN) score --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --reports-dir '$(REPORTS_DIR)' --data-dir '$(DATA_DIR)'
+	$(JAZZCNN) score --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --reports-dir '$(REPORTS_DIR)' --data-dir '$(DATA_DIR)' $(SCORE_ARGS)
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --audio '$(AUDIO)'
 
 demo: venv
-	$(JAZZCNN) demo
+	$(JAZZCNN) demo $(DEMO_ARGS)
 
 test: venv
 	$(VENV)/bin/python -m pytest
