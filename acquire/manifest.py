@@ -7,11 +7,11 @@ the line (1-based, header is line 1) and the offending value.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from jazzcnn.files import FILE_MODE, atomic_write_text  # noqa: F401 (FILE_MODE re-exported)
 
 #: Columns of ``tracks.csv``, in order.
 TRACK_COLUMNS = [
@@ -35,11 +35,6 @@ USER_COLUMNS = ["era", "year_start", "year_end"]
 ERA_COLUMNS = ["era", "start_year", "end_year"]
 
 
-# Read once at import: os.umask can only be read by setting it, which races with threads.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-#: Mode of files written atomically: what a plain open() would give (mkstemp gives 0600).
-FILE_MODE = 0o666 & ~_UMASK
 
 class ManifestError(ValueError):
     """A manifest CSV breaks its schema; the message names file, line and value."""
@@ -173,19 +168,7 @@ def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` as CSV to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_csv(tmp, index=False)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, df.to_csv(index=False))
 
 
 def read_tracks_or_empty(path: Path) -> pd.DataFrame:

@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pandas as pd
 import requests
 import urllib3
 
-from acquire.manifest import FILE_MODE
+from jazzcnn.files import atomic_write_text
 
 VERIFIED_COLUMNS = ["identifier", "file", "size_bytes", "md5"]
 CHUNK_BYTES = 1 << 20
@@ -180,17 +179,7 @@ class VerifiedRecord:
                 return
         except OSError:
             pass
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(text)
-            os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide the record from other users
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(self.path, text)
 
     def save(self) -> None:
         """Write the record if its content changed."""

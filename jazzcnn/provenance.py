@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from jazzcnn.files import atomic_write_text
 
 
 def git_revision(repo_dir: Path | None = None) -> str:
@@ -34,21 +34,6 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
 def manifest_hashes(*paths: Path) -> dict[str, str]:
     """``{file name: sha256}`` for each manifest CSV that exists."""
     return {Path(p).name: file_sha256(Path(p)) for p in paths if Path(p).exists()}
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_provenance(path: Path, *, config: dict[str, Any], manifests: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, Any]:

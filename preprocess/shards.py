@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from jazzcnn.files import atomic_write_text, fsync_dir
+
 INDEX_COLUMNS = ["identifier", "file", "segment", "shard", "offset", "length", "start_s"]
 DONE_COLUMNS = ["identifier", "file", "status", "fingerprint"]
 FAILURE_COLUMNS = ["identifier", "file", "path", "reason", "error"]
@@ -161,32 +163,10 @@ def read_segment(shard_dir: Path, row: Any) -> np.ndarray:
 # writing
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a fsynced ``.part`` file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
 def write_csv_atomic(rows: list[dict], columns: list[str], path: Path) -> None:
-    """Write ``rows`` as CSV with ``columns`` atomically (see :func:`write_bytes_atomic`)."""
+    """Write ``rows`` as CSV with ``columns`` atomically and durably (fsynced before the rename)."""
     df = pd.DataFrame(rows, columns=columns)
-    write_bytes_atomic(path, df.to_csv(index=False, lineterminator="\n").encode())
+    atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"), durable=True)
 
 
 def _read_rows(path: Path, columns: list[str]) -> list[dict]:
@@ -367,7 +347,7 @@ class ShardStore:
             "hours": round(samples / self.sample_rate / 3600, 6),
             "shards": sorted({r["shard"] for r in self.index}),
         }
-        write_bytes_atomic(self.dir / "meta.json", (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_text(self.dir / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n", durable=True)
         # The commit point: a file is done only once it is listed here.
         write_csv_atomic(list(self.done.values()), DONE_COLUMNS, self.dir / "done.csv")
         self.meta = meta

@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jazzcnn.provenance import atomic_write_text, file_sha256, write_provenance
+from jazzcnn.files import atomic_write_text
+from jazzcnn.provenance import file_sha256, write_provenance
 from jazzcnn.settings import config_to_dict
 from train.config import ScoreConfig
 from train.data import ShardError, ShardReader, eval_dataset, grid_clips, load_shard_index, segments_for

@@ -53,7 +53,8 @@ import numpy as np
 import pandas as pd
 
 from acquire.manifest import ManifestError, load_eras, load_tracks
-from jazzcnn.provenance import atomic_write_text, manifest_hashes, write_provenance
+from jazzcnn.files import atomic_write_text
+from jazzcnn.provenance import manifest_hashes, write_provenance
 from jazzcnn.settings import config_to_dict
 from train.config import TrainConfig
 from train.data import ShardError, ShardReader, class_weights, eval_dataset, grid_clips, load_shard_index, segments_for, train_dataset

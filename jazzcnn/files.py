@@ -1,0 +1,67 @@
+"""Atomic file writes shared by every stage: a temporary file beside the target, then a rename.
+
+A reader never sees a half-written manifest, index, record or report, and a killed run leaves the
+previous version in place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Read once at import: os.umask can only be read by setting it, which races with threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+#: Mode of files written atomically: what a plain open() would give (mkstemp gives 0600).
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so that a rename inside it survives a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    Parameters
+    ----------
+    path : Path
+        Target file; its folder is created if missing.
+    data : bytes
+    durable : bool
+        Also fsync the file and its folder, so the new content survives a power loss (used where
+        a later write depends on this one, e.g. the shard index before the done-list).
+
+    Raises
+    ------
+    OSError
+        The write or rename failed; the temporary file is removed and ``path`` is unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
