@@ -62,6 +62,33 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = False) -> Non
         fsync_dir(path.parent)
 
 
+def remove_stale_temporaries(folder: Path, names: list[str]) -> list[Path]:
+    """Delete temporary files that a killed writer left beside the targets ``names`` in ``folder``.
+
+    :func:`atomic_write_bytes` removes its temporary file on any Python exception, but a process
+    killed by a signal (SIGKILL, the OOM killer, a power cut) cannot; the next run calls this. Only
+    call it while holding whatever lock keeps other writers of those targets out, or it may delete
+    a file another process is about to rename.
+
+    Parameters
+    ----------
+    folder : Path
+    names : list of str
+        Target file names (``index.csv``); their temporaries are ``.<name>.<random>.tmp``.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    for name in names:
+        for tmp in sorted(Path(folder).glob(f".{name}.*.tmp")):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)

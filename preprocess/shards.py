@@ -21,8 +21,9 @@ Layout of ``DATA_DIR/shards/``:
 
 Writes are atomic. A shard is written to ``.part``, fsynced and renamed; only then are the CSVs
 that describe it rewritten (each to a temporary file, fsynced, renamed), ``done.csv`` last. So a
-killed run leaves at worst a shard or CSV rows that ``done.csv`` does not yet know of; the next
-run drops them and redoes those files, giving output identical to an uninterrupted run.
+killed run leaves at worst a shard, CSV rows that ``done.csv`` does not yet know of, or a
+temporary file of an unfinished write; the next run drops them and redoes those files, giving
+output identical to an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jazzcnn.files import atomic_write_text, fsync_dir
+from jazzcnn.files import atomic_write_text, fsync_dir, remove_stale_temporaries
 
 INDEX_COLUMNS = ["identifier", "file", "segment", "shard", "offset", "length", "start_s"]
 DONE_COLUMNS = ["identifier", "file", "status", "fingerprint"]
@@ -239,10 +240,13 @@ class ShardStore:
         self.summary = committed(_read_rows(self.commentary_dir / "commentary_summary.csv", SUMMARY_COLUMNS))
         used = {r["shard"] for r in self.index}
         self.next_shard = 1 + max((int(s[6:11]) for s in used), default=-1)
-        # Remove leftovers of a killed run: .part files and shards no committed row points to.
+        # Remove leftovers of a killed run: .part files, shards no committed row points to, and the
+        # temporary files of CSV/JSON writes it was killed in (safe: we hold the folder lock).
         for p in sorted(self.dir.glob("shard-*.pcm*")):
             if p.name not in used:
                 p.unlink()
+        remove_stale_temporaries(self.dir, ["index.csv", "failures.csv", "meta.json", "done.csv"])
+        remove_stale_temporaries(self.commentary_dir, ["commentary.csv", "commentary_summary.csv"])
         self._reset_pending()
 
     def close(self) -> None:

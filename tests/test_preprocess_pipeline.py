@@ -94,13 +94,20 @@ def _cfg(root: Path, **kw) -> PreprocessConfig:
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    """Every output file of the stage, by relative path (bytes)."""
+    """Every file in the shard and manifest folders (leftover temporaries included), by relative path."""
     out = {}
-    for p in sorted((root / "data" / "shards").iterdir()):
-        out[f"shards/{p.name}"] = p.read_bytes()
-    for name in ("commentary.csv", "commentary_summary.csv"):
-        out[name] = (root / "manifests" / name).read_bytes()
+    for folder in ("data/shards", "manifests"):
+        for p in sorted((root / folder).iterdir()):
+            out[f"{folder}/{p.name}"] = p.read_bytes()
     return out
+
+
+def _assert_same_outputs(root: Path, reference: Path) -> None:
+    """Byte-identical outputs; a failure names the extra, missing and differing files (not their bytes)."""
+    got, want = _outputs(root), _outputs(reference)
+    assert sorted(got) == sorted(want), f"extra: {sorted(set(got) - set(want))}, missing: {sorted(set(want) - set(got))}"
+    differ = [k for k in want if got[k] != want[k]]
+    assert not differ, f"files differ from the uninterrupted run: {differ}"
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +167,7 @@ def test_audit_trail(reference):
 def test_parallel_run_is_byte_identical(collection, reference, tmp_path):
     root = _copy(collection, tmp_path / "c")
     assert run_preprocess(_cfg(root, workers=2)) == 0
-    assert _outputs(root) == _outputs(reference)
+    _assert_same_outputs(root, reference)
 
 
 def test_rerun_with_nothing_new_touches_nothing(collection, reference, tmp_path, capsys):
@@ -196,43 +203,58 @@ def test_resume_after_injected_exception(collection, reference, tmp_path, monkey
     load_index(shard_dir)
     monkeypatch.setattr(pipeline, "_process_task", real)
     assert run_preprocess(_cfg(root)) == 0
-    assert _outputs(root) == _outputs(reference)
+    _assert_same_outputs(root, reference)
 
 
 KILL_SCRIPT = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 import preprocess.pipeline as pl
 from preprocess.config import PreprocessConfig
-real = pl._process_task
+real, real_fsync = pl._process_task, os.fsync
 def slow(task):
     time.sleep(0.4)  # room for the test to kill between files
     return real(task)
+def slow_fsync(fd):
+    time.sleep(0.5)  # a slow disk: each atomic write's temporary file lives long enough to be killed in
+    return real_fsync(fd)
 pl._process_task = slow
+if sys.argv[3] == "slow-disk":
+    os.fsync = slow_fsync
 root = Path(sys.argv[1])
 sys.exit(pl.run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests",
                                             workers=1, shard_bytes=int(sys.argv[2]))))
 """
 
 
-def test_resume_after_kill(collection, reference, tmp_path):
+@pytest.mark.parametrize("kill_at", ["first-shard", "mid-write"])
+def test_resume_after_kill(collection, reference, tmp_path, kill_at):
+    """SIGKILL once the first shard is in place, or while a CSV of its commit is half written."""
     root = _copy(collection, tmp_path / "c")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(root), str(SHARD_BYTES)], env=env,
+    mode = "slow-disk" if kill_at == "mid-write" else "normal"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(root), str(SHARD_BYTES), mode], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = root / "data" / "shards" / "shard-00000.pcm"
+    shard_dir = root / "data" / "shards"
+
+    def ready() -> bool:
+        if kill_at == "first-shard":
+            return (shard_dir / "shard-00000.pcm").exists()
+        return shard_dir.exists() and any(shard_dir.glob(".*.tmp"))
+
     deadline = time.time() + 60
-    while not first.exists() and proc.poll() is None and time.time() < deadline:
+    while not ready() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    shard_dir = root / "data" / "shards"
+    if kill_at == "mid-write":
+        assert list(shard_dir.glob(".*.tmp")), "the kill did not land inside a write"
     done = pd.read_csv(shard_dir / "done.csv") if (shard_dir / "done.csv").exists() else pd.DataFrame()
     assert len(done) < len(LAYOUT)
     assert run_preprocess(_cfg(root)) == 0
-    assert not list(shard_dir.glob("*.part"))
-    assert _outputs(root) == _outputs(reference)
+    assert not list(shard_dir.glob("*.part")) and not list(shard_dir.glob(".*.tmp"))
+    _assert_same_outputs(root, reference)
     idx = load_index(shard_dir)
     assert not idx.duplicated(["identifier", "file", "segment"]).any()
 
