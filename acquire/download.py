@@ -24,6 +24,7 @@ from acquire.manifest import (ManifestError, select_tracks, load_eras, load_trac
                               read_tracks_or_empty, write_csv_atomic, years_within_eras)
 from acquire.transfer import (TransferError, TransferResult, UnsafePathError, VerifiedRecord, download_file,
                               md5_of_file, safe_target)
+from jazzcnn.files import FolderBusyError, lock_folder, remove_stale_temporaries
 
 #: Exit statuses of :func:`run_download`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
@@ -192,6 +193,28 @@ def run_download(cfg: DownloadConfig) -> int:
             print(f"error: --{name} must be at least 1, got {value}", file=sys.stderr)
             return EXIT_USAGE
 
+    # One run per audio folder: two would write the same .part files. A dry run on a fresh machine
+    # creates no folder, so it takes no lock.
+    lock = None
+    if root.exists() or not cfg.dry_run:
+        try:
+            lock = lock_folder(root, "download")
+        except FolderBusyError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        # A run killed inside an atomic write leaves its temporary file behind; holding the lock
+        # makes removing it safe.
+        remove_stale_temporaries(root, ["verified.csv"])
+        remove_stale_temporaries(manifests, ["tracks.csv"])
+    try:
+        return _download(cfg, base_url, eras, tracks_path, root)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_path: Path, root: Path) -> int:
+    """The body of :func:`run_download`, run while holding the lock on ``root``."""
     problems: list[str] = []
     scrape_failures: list[TransferResult] = []
     if cfg.scrape:

@@ -6,9 +6,11 @@ previous version in place.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
 # Read once at import: os.umask can only be read by setting it, which races with threads.
 _UMASK = os.umask(0o022)
@@ -92,3 +94,41 @@ def remove_stale_temporaries(folder: Path, names: list[str]) -> list[Path]:
 def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
     """:func:`atomic_write_bytes` for UTF-8 text."""
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+class FolderBusyError(RuntimeError):
+    """Another process holds the folder's lock (see :func:`lock_folder`)."""
+
+
+def lock_folder(folder: Path, what: str) -> IO:
+    """Take an exclusive lock on ``folder/.lock`` so that two runs never write the same files.
+
+    The kernel releases the lock when its holder exits or is killed, so a killed run never blocks
+    the next one. Keep the returned file open for as long as the lock is needed; close it to release.
+
+    Parameters
+    ----------
+    folder : Path
+        Created if missing.
+    what : str
+        The kind of run, for the error message ("preprocess", "download").
+
+    Returns
+    -------
+    file object
+        The open lock file.
+
+    Raises
+    ------
+    FolderBusyError
+        If another process holds the lock (the message names the folder).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fh = open(folder / ".lock", "a")  # noqa: SIM115 - held open on purpose: the open file is the lock
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise FolderBusyError(f"{folder} is in use by another {what} run") from None
+    return fh

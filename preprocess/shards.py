@@ -28,7 +28,6 @@ output identical to an uninterrupted run.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jazzcnn.files import atomic_write_text, fsync_dir, remove_stale_temporaries
+from jazzcnn.files import FolderBusyError, atomic_write_text, fsync_dir, lock_folder, remove_stale_temporaries
 
 INDEX_COLUMNS = ["identifier", "file", "segment", "shard", "offset", "length", "start_s"]
 DONE_COLUMNS = ["identifier", "file", "status", "fingerprint"]
@@ -208,15 +207,11 @@ class ShardStore:
         self.shard_bytes = int(shard_bytes)
         self.settings = settings
         self.sample_rate = int(sample_rate)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        # Two runs appending to the same shards would interleave them; the kernel drops the lock
-        # when its holder dies, so a killed run never blocks the next one.
-        self._lock = open(self.dir / ".lock", "a")
+        # Two runs appending to the same shards would interleave them.
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise ShardError(f"{self.dir} is in use by another preprocess run") from None
+            self._lock = lock_folder(self.dir, "preprocess")
+        except FolderBusyError as e:
+            raise ShardError(str(e)) from None
         meta_path = self.dir / "meta.json"
         self.meta: dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         done = _read_rows(self.dir / "done.csv", DONE_COLUMNS)

@@ -152,17 +152,18 @@ def test_connection_cut_midway_resumes_with_range(server, work, items):
 def test_read_timeout_midway_resumes_with_range(server, work, items):
     ident, name = MP3S[0]
     path = dl_path(ident, name)
-    server.faults.stall_after(path, 800, seconds=1.5)
-    assert download(server, work, "--timeout-s", "0.3") == 0
+    # Timeout and stall far apart, so a slow CI machine cannot time out a healthy request.
+    server.faults.stall_after(path, 800, seconds=3.0)
+    assert download(server, work, "--timeout-s", "1.0") == 0
     assert server.requests_for(path) == [("GET", path, None), ("GET", path, "bytes=800-")]
     assert (work / "data" / "audio" / ident / name).read_bytes() == served(items, ident, name)
 
 
 def test_timeouts_before_headers_are_retried(server, work):
     path = dl_path(*MP3S[4])
-    server.faults.delay_next(path, 1.0)
-    server.faults.delay_next("/metadata/" + MP3S[4][0], 1.0)
-    assert download(server, work, "--timeout-s", "0.3") == 0
+    server.faults.delay_next(path, 3.0)
+    server.faults.delay_next("/metadata/" + MP3S[4][0], 3.0)
+    assert download(server, work, "--timeout-s", "1.0") == 0
     assert server.requests_for(path) == [("GET", path, None)] * 2
     assert len(server.requests_for("/metadata/" + MP3S[4][0])) == 2
 
@@ -250,6 +251,34 @@ def test_rerun_after_kill_downloads_nothing_twice(server, work, items):
     assert [r for r in got if r[1] == dl_path(*stalled)] == [("GET", dl_path(*stalled), "bytes=1500-")]
     assert len(got) == len(MP3S) - 2
     assert (work / "data" / "audio" / stalled[0] / stalled[1]).read_bytes() == served(items, *stalled)
+    assert not list((work / "data" / "audio").rglob("*.part"))
+
+
+def test_leftovers_of_a_killed_write_are_removed(server, work):
+    """A SIGKILL inside an atomic write leaves ``.<name>.<random>.tmp``; the next run clears it."""
+    audio, manifests = work / "data" / "audio", work / "manifests"
+    audio.mkdir(parents=True)
+    stale = [audio / ".verified.csv.k1ll3d.tmp", manifests / ".tracks.csv.k1ll3d.tmp"]
+    for p in stale:
+        p.write_text("identifier,fi")  # half a header, as a killed writer leaves it
+    keep = audio / ".notes.tmp"  # not ours: left alone
+    keep.write_text("x")
+    assert download(server, work, "--max-examples", "1") == 0
+    assert not any(p.exists() for p in stale) and keep.exists()
+    assert (audio / "verified.csv").read_text().startswith("identifier,file,")
+
+
+def test_second_run_on_the_same_folder_is_refused(server, work, capsys):
+    from jazzcnn.files import lock_folder
+
+    lock = lock_folder(work / "data" / "audio", "download")
+    try:
+        assert download(server, work) == 2
+        assert f"{work / 'data' / 'audio'} is in use by another download run" in capsys.readouterr().err
+        assert not server.log  # refused before any request
+    finally:
+        lock.close()
+    assert download(server, work, "--dry-run") == 0  # released: the next run goes ahead
 
 
 def test_user_edits_survive_a_rerun_and_steer_eras(server, work, capsys):
