@@ -351,3 +351,17 @@ def test_concurrent_run_is_refused(tmp_path):
         ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000)
     first.close()
     ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000).close()
+
+
+def test_second_run_on_the_same_shards_is_refused(collection, tmp_path, capsys):
+    from jazzcnn.files import lock_folder
+
+    root = _copy(collection, tmp_path / "c")
+    lock = lock_folder(root / "data" / "shards", "preprocess")
+    try:
+        assert run_preprocess(_cfg(root, max_examples=1)) == 2
+        assert "is in use by another preprocess run" in capsys.readouterr().err
+        assert not list((root / "data" / "shards").glob("shard-*"))
+    finally:
+        lock.close()
+    assert run_preprocess(_cfg(root, max_examples=1)) == 0
