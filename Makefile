@@ -4,6 +4,8 @@
 
 PYTHON      ?= python3
 VENV        ?= .venv
+# Exact package versions the suite passed with; empty: the newest that pyproject.toml allows.
+CONSTRAINTS ?= constraints.txt
 JAZZCNN     := $(VENV)/bin/jazzcnn
 
 # --- acquire ---------------------------------------------------------------------------
@@ -73,10 +75,10 @@ venv: $(VENV)/.installed
 
 # silero-vad's wheel carries the ONNX speech model; its Python code wants torch, which we do not
 # use (the model runs on onnxruntime), hence --no-deps.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test]'
 	$(VENV)/bin/python -m pip install --quiet --no-deps 'silero-vad==6.2.3'
 	touch $@
 
