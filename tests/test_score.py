@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from train.config import ScoreConfig
-from train.scoring import by_diagonal, classification_metrics, confidence_matrix, expected_era_index, run_score, spearman
+from train.scoring import (bootstrap_intervals, by_diagonal, classification_metrics, confidence_matrix, expected_era_index,
+                           run_score, spearman)
 from train.synthetic import tiny_train_config, write_synthetic
 from train.training import run_train
 
@@ -101,3 +102,78 @@ def test_metric_helpers():
     np.testing.assert_allclose(expected_era_index(p), [0.2, 0.4, 0.9, 1.0])
     assert spearman([1, 2, 3, 4], [1, 3, 2, 5])["rho"] == pytest.approx(0.8)
     assert np.isnan(spearman([1, 2], [1, 2])["rho"])
+
+
+def test_report_intervals_contain_the_point_estimates(report):
+    out, _ = report
+    m = json.loads((out / "metrics.json").read_text())
+    iv = m["intervals"]
+    assert iv["n_resamples"] == 1000 and iv["confidence"] == 0.95 and iv["n_groups"] == m["n_test_tapes"]
+    for key, point in (("tape_accuracy", m["tape"]["accuracy"]), ("clip_accuracy", m["clip"]["accuracy"]),
+                       ("tape_macro_f1", m["tape"]["macro_f1"])):
+        lo, hi = iv[key]
+        assert 0 <= lo <= point <= hi <= 1, key
+    conf = np.array(m["confidence_matrix"], float)
+    lo, hi = np.array(iv["confidence_matrix_low"], float), np.array(iv["confidence_matrix_high"], float)
+    assert np.all(lo <= conf + 1e-9) and np.all(conf <= hi + 1e-9)
+    md = (out / "report.md").read_text()
+    assert "95% confidence intervals (1000 bootstrap resamples" in md and "With 95% bootstrap intervals" in md
+    assert sum(iv["groups_per_era"]) == iv["n_groups"] and "Caution: eras with fewer than 5 test groups" in md
+
+
+def _tapes(n_per_era: int, n_eras: int, hit_rate: float, seed: int = 0):
+    """Per-tape inputs of :func:`bootstrap_intervals`: each tape right with probability ``hit_rate``."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_eras), n_per_era)
+    right = rng.random(y.size) < hit_rate
+    pred = np.where(right, y, (y + 1) % n_eras)
+    probs = np.full((y.size, n_eras), 0.1 / (n_eras - 1))
+    probs[np.arange(y.size), pred] = 0.9
+    n = np.full(y.size, 10)
+    correct = np.where(right, 10, 0)
+    years = 1925.0 + 10 * y + rng.random(y.size)
+    return y, probs, correct, n, probs * 10, years
+
+
+def test_bootstrap_intervals_behave():
+    y, probs, correct, n, psum, years = _tapes(10, 4, 0.7)
+    ids = np.array([f"t{i}" for i in range(y.size)])
+    a = bootstrap_intervals(y, probs, correct, n, psum, years, ids, n_resamples=400, seed=3)
+    b = bootstrap_intervals(y, probs, correct, n, psum, years, ids, n_resamples=400, seed=3)
+    assert a == b  # seeded
+    acc = float(np.mean(probs.argmax(1) == y))
+    lo, hi = a["tape_accuracy"]
+    assert lo < acc < hi and hi - lo > 0.1  # 40 tapes at 70 %: about +-0.14
+    # Ten times the tapes: a much narrower interval around the same rate.
+    y2, probs2, correct2, n2, psum2, years2 = _tapes(100, 4, 0.7, seed=1)
+    w2 = np.diff(bootstrap_intervals(y2, probs2, correct2, n2, psum2, years2, np.arange(y2.size), n_resamples=400)
+                 ["tape_accuracy"])[0]
+    assert w2 < 0.5 * (hi - lo)
+    # A perfect classifier has no uncertainty to show.
+    perfect = np.eye(4)[y]
+    p = bootstrap_intervals(y, perfect, n, n, perfect * 10, years, ids, n_resamples=200)
+    assert p["tape_accuracy"] == [1.0, 1.0] and p["tape_macro_f1"] == [1.0, 1.0]
+    np.testing.assert_allclose(np.array(p["confidence_matrix_low"], float), np.eye(4))
+
+
+def test_bootstrap_resamples_whole_groups():
+    """Two artists, each always right or always wrong on all of its tapes: with the artist as the
+    unit, the interval spans the chance that a resample draws one artist twice; with tapes as the
+    unit, the many tapes make it look far more certain than it is."""
+    y, probs, correct, n, psum, years = _tapes(20, 2, 1.0)
+    artist = np.where(np.arange(40) % 4 < 2, "a", "b")  # each artist has tapes of both eras
+    wrong = artist == "b"
+    probs[wrong] = probs[wrong][:, ::-1]
+    by_artist = bootstrap_intervals(y, probs, correct, n, psum, years, artist, n_resamples=300)
+    by_tape = bootstrap_intervals(y, probs, correct, n, psum, years, np.arange(40), n_resamples=300)
+    w_artist = np.diff(by_artist["tape_accuracy"])[0]
+    w_tape = np.diff(by_tape["tape_accuracy"])[0]
+    assert by_artist["n_groups"] == 2 and w_artist > 2 * w_tape
+
+
+def test_bad_interval_settings_are_refused(report, capsys):
+    out, run = report
+    cfg = ScoreConfig(runs_dir=run.parent, run=run.name, reports_dir=out.parent / "other", data_dir=run.parent,
+                      confidence=1.5)
+    assert run_score(cfg) == 2
+    assert "--confidence in (0, 1)" in capsys.readouterr().err

@@ -48,6 +48,10 @@ class ScoreConfig:
     data_dir: Path = setting(Path("data"), "shards are read from DATA_DIR/shards")
     split: str = setting("test", "which split of the run to score", choices=["test", "val"])
     batch_size: int = setting(64, "clips per prediction batch", "clips")
+    bootstrap: int = setting(1000, "bootstrap resamples of the test groups (tapes or artists) for confidence "
+                                   "intervals; 0 turns them off", "resamples")
+    confidence: float = setting(0.95, "coverage of the confidence intervals", "fraction")
+    seed: int = setting(1234, "seed of the bootstrap resampling")
 
 
 @dataclass

@@ -15,10 +15,16 @@ answered with each test tape's mean probability per era plotted against its reco
 the Spearman rank correlation between the year (middle of the tape's year range) and the expected
 era index ``sum_k p_k * k`` (eras numbered chronologically from 0).
 
+A test set of a few dozen tapes leaves wide uncertainty, so the report gives percentile
+bootstrap intervals for the tape and clip scores, the Spearman rho and every cell of the
+confidence table, resampling the split's groups (tapes or artists) within each era
+(:func:`bootstrap_intervals`).
+
 Report folder ``REPORTS_DIR/<run>/``::
 
     report.md                      everything below, together, with provenance
-    metrics.json                   all scalar metrics, both levels, baselines, Spearman
+    metrics.json                   all scalar metrics, both levels, baselines, Spearman, and
+                                   bootstrap confidence intervals (resampling test groups)
     confidence_matrix.csv/.png     mean softmax, rows = true era, columns = predicted era
     confidence_by_diagonal.csv/.png  each row divided by its diagonal entry
     confusion_clip.csv/.png        clip-level confusion matrix (counts)
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +135,102 @@ def spearman(x: np.ndarray, y: np.ndarray) -> dict:
         return {"rho": float("nan"), "p_value": float("nan"), "n": int(ok.sum())}
     r = spearmanr(x[ok], y[ok])
     return {"rho": float(r.statistic), "p_value": float(r.pvalue), "n": int(ok.sum())}
+
+
+def bootstrap_intervals(
+    tape_y: np.ndarray, tape_probs: np.ndarray, clip_correct: np.ndarray, clip_n: np.ndarray,
+    clip_prob_sum: np.ndarray, years: np.ndarray, groups: np.ndarray, *, n_resamples: int = 1000,
+    confidence: float = 0.95, seed: int = 1234,
+) -> dict:
+    """Percentile confidence intervals of the held-out scores, resampling split groups.
+
+    Clips of one tape are not independent, nor (with ``GROUP=artist``) tapes of one artist, so
+    the resampling unit is the split's group: a cluster bootstrap. Groups are drawn with
+    replacement within each era (the era of a group's first tape), keeping every era's number of
+    groups as in the test split, which is stratified by era. Intervals are percentiles of the
+    bootstrap distribution (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13).
+
+    Parameters
+    ----------
+    tape_y : np.ndarray
+        int, shape ``(n_tapes,)``: true era index per test tape.
+    tape_probs : np.ndarray
+        float, shape ``(n_tapes, n_eras)``: mean softmax over each tape's clips.
+    clip_correct, clip_n : np.ndarray
+        int, shape ``(n_tapes,)``: correctly predicted clips, and clips, per tape.
+    clip_prob_sum : np.ndarray
+        float, shape ``(n_tapes, n_eras)``: sum of the clips' softmax outputs per tape.
+    years : np.ndarray
+        float, shape ``(n_tapes,)``: recording year (NaN if unknown).
+    groups : np.ndarray
+        shape ``(n_tapes,)``: split group of each tape (its identifier, or its artist).
+    n_resamples : int
+        Bootstrap resamples.
+    confidence : float
+        Coverage of the intervals, in (0, 1).
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        ``{"tape_accuracy", "tape_balanced_accuracy", "tape_macro_f1", "clip_accuracy",
+        "spearman_rho"}`` each ``[low, high]``; ``"confidence_matrix_low"``,
+        ``"confidence_matrix_high"``: ``(n_eras, n_eras)`` lists; plus ``n_resamples``,
+        ``confidence``, ``n_groups``.
+
+    Raises
+    ------
+    ValueError
+        If ``confidence`` is not in (0, 1) or ``n_resamples`` < 1.
+    """
+    from scipy.stats import spearmanr
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    n_eras = tape_probs.shape[1]
+    pred = tape_probs.argmax(1)
+    exp_idx = expected_era_index(tape_probs)
+    uniq, first, inverse = np.unique(np.asarray(groups).astype(str), return_index=True, return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(uniq))]
+    strata = [np.flatnonzero(tape_y[first] == k) for k in range(n_eras)]
+    rng = np.random.default_rng(seed)
+    scalars = np.full((n_resamples, 5), np.nan)
+    conf = np.full((n_resamples, n_eras, n_eras), np.nan)
+    for b in range(n_resamples):
+        drawn = np.concatenate([rng.choice(st, size=len(st), replace=True) for st in strata if len(st)])
+        idx = np.concatenate([members[g] for g in drawn])
+        y, p = tape_y[idx], pred[idx]
+        ok = np.isfinite(years[idx])
+        rho = np.nan
+        if ok.sum() >= 3 and np.ptp(years[idx][ok]) > 0 and np.ptp(exp_idx[idx][ok]) > 0:
+            rho = spearmanr(years[idx][ok], exp_idx[idx][ok]).statistic
+        scalars[b] = [np.mean(y == p), balanced_accuracy_score(y, p),
+                      f1_score(y, p, labels=sorted(set(y.tolist())), average="macro", zero_division=0),
+                      clip_correct[idx].sum() / max(1, clip_n[idx].sum()), rho]
+        for k in range(n_eras):
+            m = y == k
+            if m.any():
+                conf[b, k] = clip_prob_sum[idx][m].sum(0) / clip_n[idx][m].sum()
+    q = [50 * (1 - confidence), 50 * (1 + confidence)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells: an era with no test tape
+        lo_hi = np.nanpercentile(scalars, q, axis=0)
+        c_lo, c_hi = np.nanpercentile(conf, q, axis=0)
+
+    def clean(v):
+        return [None if not np.isfinite(x) else float(x) for x in v]
+
+    names = ["tape_accuracy", "tape_balanced_accuracy", "tape_macro_f1", "clip_accuracy", "spearman_rho"]
+    out = {name: clean(lo_hi[:, i]) for i, name in enumerate(names)}
+    out["confidence_matrix_low"] = np.where(np.isfinite(c_lo), c_lo, None).tolist()
+    out["confidence_matrix_high"] = np.where(np.isfinite(c_hi), c_hi, None).tolist()
+    out.update(n_resamples=int(n_resamples), confidence=float(confidence), n_groups=int(len(uniq)),
+               groups_per_era=[int(len(st)) for st in strata])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,6 +385,8 @@ def score_run(cfg: ScoreConfig) -> dict:
     ScoreError, ShardError
         Incomplete run, corrupt or mismatched model, shards missing or lacking a test tape.
     """
+    if cfg.bootstrap < 0 or not 0 < cfg.confidence < 1:
+        raise ScoreError(f"--bootstrap must be >= 0 and --confidence in (0, 1); got {cfg.bootstrap}, {cfg.confidence}")
     run = load_run(cfg.runs_dir / cfg.run)
     eras = run["classes"]["eras"]
     K = len(eras)
@@ -329,6 +434,16 @@ def score_run(cfg: ScoreConfig) -> dict:
                       for t in tape_ids], dtype=float)
     exp_idx = expected_era_index(tape_probs)
     rho = spearman(years, exp_idx)
+    intervals = None
+    if cfg.bootstrap > 0:
+        in_tape = [grid["tape"] == t for t in tape_ids]
+        correct = probs.argmax(1) == y
+        group_of = dict(zip(test["identifier"], test["group"] if "group" in test else test["identifier"]))
+        intervals = bootstrap_intervals(
+            tape_y, tape_probs, np.array([correct[m].sum() for m in in_tape]), np.array([m.sum() for m in in_tape]),
+            np.stack([probs[m].sum(0) for m in in_tape]), years, np.array([group_of[t] for t in tape_ids]),
+            n_resamples=cfg.bootstrap, confidence=cfg.confidence, seed=cfg.seed,
+        )
 
     # -- write --------------------------------------------------------------------------------
     out = cfg.reports_dir / cfg.run
@@ -365,6 +480,7 @@ def score_run(cfg: ScoreConfig) -> dict:
         "baseline_tape": scalars(base_tape) | {"majority_era": eras[maj_tape]},
         "confidence_matrix": np.where(np.isfinite(conf), conf, None).tolist(),
         "spearman_year_vs_expected_era_index": rho,
+        "intervals": intervals,
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
 
@@ -417,6 +533,17 @@ def _commentary_section(manifests_dir: Path, split: pd.DataFrame, which: str) ->
     return md
 
 
+def _interval_table(conf: np.ndarray, iv: dict, eras: list[str]) -> list[str]:
+    """Markdown lines: the confidence matrix as ``mean [low, high]`` per cell."""
+    lo, hi = iv["confidence_matrix_low"], iv["confidence_matrix_high"]
+    cells = [[("n/a" if lo[i][j] is None or not np.isfinite(conf[i, j])
+               else f"{conf[i, j]:.2f} [{lo[i][j]:.2f}, {hi[i][j]:.2f}]") for j in range(len(eras))]
+             for i in range(len(eras))]
+    table = _matrix_df(np.array(cells, dtype=object), eras)
+    return [f"With {iv['confidence']:.0%} bootstrap intervals (resampling test groups within each era):", "",
+            _md_table(table), ""]
+
+
 def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: np.ndarray, clip_m: dict, tape_m: dict,
                   prov: dict, has_curves: bool) -> None:
     eras = metrics["eras"]
@@ -427,7 +554,26 @@ def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: n
             rows.append({"": name, "n": m["n"], "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
                          "macro-F1": m["macro_f1"]})
     rho = metrics["spearman_year_vs_expected_era_index"]
+    iv = metrics.get("intervals")
     tc = run["config"]
+    ci_lines = []
+    if iv:
+        pct = f"{iv['confidence']:.0%}"
+
+        def ci(key):
+            lo, hi = iv[key]
+            return "n/a" if lo is None else f"{lo:.3f} to {hi:.3f}"
+
+        ci_lines = [
+            f"{pct} confidence intervals ({iv['n_resamples']} bootstrap resamples of the {iv['n_groups']} test groups "
+            f"- split by `{tc.get('group')}` - within each era; clips of one group are not independent, so groups are "
+            f"the unit): tape accuracy {ci('tape_accuracy')}, tape balanced accuracy {ci('tape_balanced_accuracy')}, "
+            f"tape macro-F1 {ci('tape_macro_f1')}, clip accuracy {ci('clip_accuracy')}.", "",
+        ]
+        few = [f"{e} ({n})" for e, n in zip(eras, iv["groups_per_era"]) if n < 5]
+        if few:
+            ci_lines += [f"Caution: eras with fewer than 5 test groups - {', '.join(few)} - give the bootstrap too "
+                         "little to resample; these intervals understate the uncertainty.", ""]
     md = [
         f"# Era scores for run `{cfg.run}` ({cfg.split} tapes)",
         "",
@@ -436,10 +582,11 @@ def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: n
         f"split by `{tc.get('group')}`, straddle policy `{tc.get('straddle')}`). None of these tapes was used for "
         "training or early stopping.",
         "",
-        "## Summary", "", _md_table(pd.DataFrame(rows)), "",
+        "## Summary", "", _md_table(pd.DataFrame(rows)), "", *ci_lines,
         "## Era confidence (the seed study's table)", "",
         "Mean softmax probability over the clips of each true era (rows sum to 1).", "",
-        _md_table(_matrix_df(conf, eras)), "", "![confidence](confidence_matrix.png)", "",
+        _md_table(_matrix_df(conf, eras)), "", *(_interval_table(conf, iv, eras) if iv else []),
+        "![confidence](confidence_matrix.png)", "",
         "Each row divided by its diagonal entry (values above 1: the era is taken for another more than for itself).", "",
         _md_table(_matrix_df(by_diagonal(conf), eras)), "", "![by diagonal](confidence_by_diagonal.png)", "",
         "## Confusion matrices", "",
@@ -451,7 +598,8 @@ def _write_report(out: Path, cfg: ScoreConfig, run: dict, metrics: dict, conf: n
         "## Does the confidence follow the years?", "",
         f"Spearman rank correlation between a test tape's recording year and its expected era index "
         f"(sum_k p_k k, eras numbered chronologically): **rho = {rho['rho']:.3f}** (p = {rho['p_value']:.3g}, "
-        f"n = {rho['n']} tapes).", "", "![era vs year](era_vs_year.png)", "",
+        f"n = {rho['n']} tapes" + (f"; {iv['confidence']:.0%} interval {ci('spearman_rho')}" if iv else "") + ").",
+        "", "![era vs year](era_vs_year.png)", "",
     ]
     if has_curves:
         md += ["## Training curves", "", "![training curves](training_curves.png)", ""]
@@ -487,5 +635,9 @@ def run_score(cfg: ScoreConfig) -> int:
           f"clip accuracy {metrics['clip']['accuracy']:.3f} (baseline {metrics['baseline_clip']['accuracy']:.3f}), "
           f"tape accuracy {metrics['tape']['accuracy']:.3f} (baseline {metrics['baseline_tape']['accuracy']:.3f}), "
           f"Spearman rho {rho['rho']:.3f}")
+    iv = metrics["intervals"]
+    if iv and iv["tape_accuracy"][0] is not None:
+        print(f"{iv['confidence']:.0%} interval of tape accuracy: {iv['tape_accuracy'][0]:.3f} to {iv['tape_accuracy'][1]:.3f} "
+              f"({iv['n_resamples']} resamples of {iv['n_groups']} test groups)")
     print(f"report: {cfg.reports_dir / cfg.run / 'report.md'}")
     return 0
