@@ -46,7 +46,8 @@ class ServedFile:
         For derivatives, the file they were made from.
     extra : dict
         More file metadata fields (``length``, ``title`` ...). ``md5``/``size`` given here override
-        the values computed from ``data`` (a way to serve a wrong checksum).
+        the values computed from ``data`` (a way to serve a wrong checksum); a value of None
+        leaves the field out.
     """
 
     name: str
@@ -78,6 +79,8 @@ class ServedFile:
         if self.original is not None:
             entry["original"] = self.original
         entry.update(self.extra)
+        # None in ``extra`` drops the field: a file the archive lists without an MD5, say.
+        entry = {k: v for k, v in entry.items() if v is not None}
         return entry
 
 

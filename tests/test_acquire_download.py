@@ -371,3 +371,26 @@ def test_download_file_part_edge_cases(server, items, tmp_path):
     with pytest.raises(TransferError, match="size mismatch"):
         download_file(session, url, target, len(data) + 1, md5)
     assert not part.exists() and not target.exists()
+
+
+def test_file_without_md5_is_checked_by_size_and_not_fetched_again(work, capsys):
+    data = encode(tone(2.0), "MP3")
+    item = ServedItem("Zz_No_Md5_Tape_1_1938", {"collection": "davidwnivenjazz", "mediatype": "audio",
+                                                 "title": "No Md5 Tape 1 1938"},
+                      [ServedFile("nomd5.mp3", data, "VBR MP3", "derivative", extra={"md5": None})])
+    with ArchiveServer([item]) as srv:
+        assert download(srv, work) == 0
+        assert "nomd5.mp3: the metadata has no MD5; verified by size only" in capsys.readouterr().out
+        verified = pd.read_csv(work / "data" / "audio" / "verified.csv", dtype=str, keep_default_na=False)
+        assert verified[["file", "size_bytes", "md5"]].values.tolist() == [["nomd5.mp3", str(len(data)), ""]]
+        srv.clear_log()
+        assert download(srv, work) == 0
+        assert downloads(srv) == []  # recorded, so not fetched again
+        # A run killed after the rename but before the record was saved finds the file by its size.
+        (work / "data" / "audio" / "verified.csv").unlink()
+        assert download(srv, work) == 0 and downloads(srv) == []
+        # A file of the wrong size is fetched again.
+        (work / "data" / "audio" / item.identifier / "nomd5.mp3").write_bytes(data[:-10])
+        assert download(srv, work) == 0
+        assert len(downloads(srv)) == 1
+        assert (work / "data" / "audio" / item.identifier / "nomd5.mp3").read_bytes() == data
