@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 
-from jazzcnn.settings import add_config_arguments, config_from_args, load_config_file
+from jazzcnn.settings import SettingsError, add_config_arguments, config_from_args, load_config_file
 
 #: subcommand -> (config class, runner function, one-line help). Runners take the config and
 #: return the process exit status.
@@ -50,10 +51,46 @@ def build_parser(commands: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _Formatter(logging.Formatter):
+    """``warning: ...`` for warnings and errors, the bare message for information."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and tqdm replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+#: Loggers of the library's packages: their notes and warnings reach the user through the CLI.
+LOGGERS = ("jazzcnn", "acquire", "preprocess", "train")
+
+
+def setup_logging() -> None:
+    """Show the library's log messages (notes, warnings) on stderr, once."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(_Formatter())
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``jazzcnn`` script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    setup_logging()
     # Build flags only for the command asked for, so `jazzcnn download` never imports TensorFlow.
     chosen = [a for a in argv if a in COMMANDS][:1]
     parser = build_parser(chosen or None)
@@ -62,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(_resolve(cfg_spec), args)
         if getattr(cfg, "config", None):  # --config FILE: file settings under the explicit flags
-            cfg = config_from_args(_resolve(cfg_spec), args, base=load_config_file(cfg.config))
-    except (TypeError, ValueError) as e:
-        parser.error(str(e))
+            cfg = config_from_args(_resolve(cfg_spec), args, base=load_config_file(cfg.config), source=str(cfg.config))
+    except SettingsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         return int(_resolve(run_spec)(cfg) or 0)
     except KeyboardInterrupt:

@@ -13,7 +13,6 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,22 @@ import pandas as pd
 import soundfile as sf
 
 from jazzcnn.demo_tapes import TAPE_RATE, DemoTape, make_collection
-from jazzcnn.settings import setting
+from jazzcnn.settings import setting, stage_config
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@dataclass
+@stage_config
 class DemoConfig:
     """Size of the generated collection and of the training run."""
 
     work_dir: Path = setting(Path("build/demo"), "everything the demo writes: manifests/, data/, runs/, reports/")
-    tapes_per_era: int = setting(5, "generated tapes for each of the four eras", "tapes")
-    tape_seconds: float = setting(75.0, "length of each generated tape", "s")
-    epochs: int = setting(12, "training epochs of the short seed3s run", "epochs")
-    steps_per_epoch: int = setting(20, "training batches of 32 random clips per epoch", "batches")
+    tapes_per_era: int = setting(5, "generated tapes for each of the four eras", "tapes", ge=3, le=200)
+    tape_seconds: float = setting(75.0, "length of each generated tape", "s", ge=20, le=3600)
+    epochs: int = setting(12, "training epochs of the short seed3s run", "epochs", ge=1)
+    steps_per_epoch: int = setting(20, "training batches of 32 random clips per epoch", "batches", ge=1)
     seed: int = setting(0, "seed of the generated collection and of training")
-    workers: int = setting(2, "download connections and preprocess processes", "workers")
+    workers: int = setting(2, "download connections and preprocess processes", "workers", ge=1, le=64)
     fresh: bool = setting(True, "delete WORK_DIR first, so every stage runs from scratch")
 
 

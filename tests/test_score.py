@@ -173,7 +173,8 @@ def test_bootstrap_resamples_whole_groups():
 
 def test_bad_interval_settings_are_refused(report, capsys):
     out, run = report
-    cfg = ScoreConfig(runs_dir=run.parent, run=run.name, reports_dir=out.parent / "other", data_dir=run.parent,
-                      confidence=1.5)
-    assert run_score(cfg) == 2
-    assert "--confidence in (0, 1)" in capsys.readouterr().err
+    from jazzcnn.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="setting confidence: Input should be less than 1, got 1.5"):
+        ScoreConfig(runs_dir=run.parent, run=run.name, reports_dir=out.parent / "other", data_dir=run.parent,
+                    confidence=1.5)
