@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from jazzcnn.files import FILE_MODE, atomic_write_text  # noqa: F401 (FILE_MODE re-exported)
+from jazzcnn.csvio import line_of, read_csv_table
+from jazzcnn.errors import ManifestError
+from jazzcnn.files import atomic_write_text
 
 #: Columns of ``tracks.csv``, in order.
 TRACK_COLUMNS = [
@@ -36,14 +38,6 @@ ERA_COLUMNS = ["era", "start_year", "end_year"]
 
 
 
-class ManifestError(ValueError):
-    """A manifest CSV breaks its schema; the message names file, line and value."""
-
-
-def _line(idx: int) -> int:
-    return int(idx) + 2  # header is line 1; pandas row 0 is line 2
-
-
 def load_eras(path: Path) -> pd.DataFrame:
     """Load and validate ``eras.csv``.
 
@@ -64,27 +58,23 @@ def load_eras(path: Path) -> pd.DataFrame:
         or two eras whose year ranges overlap.
     """
     path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: eras file not found")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ERA_COLUMNS if c not in df.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing column(s) {missing}; expected {ERA_COLUMNS}")
+    df = read_csv_table(path, required=ERA_COLUMNS, what="eras file")
     rows = []
-    for i, r in df.iterrows():
-        name = r["era"].strip()
+    for i, r in enumerate(df.itertuples(index=False)):
+        line = line_of(df, i)
+        name = r.era
         if not name:
-            raise ManifestError(f"{path}, line {_line(i)}: blank era name")
+            raise ManifestError(f"{path}, line {line}: blank era name")
         years = []
         for col in ("start_year", "end_year"):
-            v = r[col].strip()
+            v = getattr(r, col)
             try:
                 years.append(int(v))
             except ValueError:
-                raise ManifestError(f"{path}, line {_line(i)}: {col} {v!r} is not a whole year") from None
+                raise ManifestError(f"{path}, line {line}: {col} {v!r} is not a whole year") from None
         if years[0] > years[1]:
-            raise ManifestError(f"{path}, line {_line(i)}: start_year {years[0]} is after end_year {years[1]}")
-        rows.append((name, years[0], years[1], _line(i)))
+            raise ManifestError(f"{path}, line {line}: start_year {years[0]} is after end_year {years[1]}")
+        rows.append((name, years[0], years[1], line))
     names = [r[0] for r in rows]
     for name in set(names):
         if names.count(name) > 1:
@@ -121,14 +111,15 @@ def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
         or an era name not in ``eras``.
     """
     path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"{path}: track manifest not found (run `make download` first)")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in TRACK_COLUMNS if c not in df.columns]
-    if missing:
-        raise ManifestError(f"{path}: missing column(s) {missing}")
-    for col in df.columns:
-        df[col] = df[col].str.strip()
+    df = read_csv_table(path, required=TRACK_COLUMNS, what="track manifest", missing_hint="run `make download` first")
+
+    def _line(i: int) -> int:
+        return line_of(df, i)
+
+    for i, (ident, name) in enumerate(zip(df["identifier"], df["file"])):
+        if not ident or not name:
+            raise ManifestError(f"{path}, line {_line(i)}: blank {'identifier' if not ident else 'file'} "
+                                f"(every row needs both)")
     dup = df.duplicated(["identifier", "file"], keep="first")
     if dup.any():
         i = int(dup.idxmax())
@@ -179,7 +170,7 @@ def read_tracks_or_empty(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame(columns=TRACK_COLUMNS, dtype=str)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_csv_table(path, what="track manifest")
     for col in TRACK_COLUMNS:
         if col not in df.columns:
             df[col] = ""

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acquire.manifest import (FILE_MODE, TRACK_COLUMNS, ManifestError, era_for_years, load_eras, load_tracks, merge_tracks,
+from jazzcnn.files import FILE_MODE
+from acquire.manifest import (TRACK_COLUMNS, ManifestError, era_for_years, load_eras, load_tracks, merge_tracks,
                               read_tracks_or_empty, write_csv_atomic, years_within_eras)
 
 REPO = Path(__file__).resolve().parents[1]
