@@ -49,14 +49,30 @@ TRAIN_ARGS  ?=
 SCORE_ARGS  ?=
 DEMO_ARGS   ?=
 
+# Paths may hold spaces, apostrophes and non-ASCII letters. In recipes every value is shell-quoted
+# with $(call q,VALUE) ('it'\''s'); in target and prerequisite names spaces are escaped with
+# $(call esc,VALUE), as make needs.
+empty :=
+space := $(empty) $(empty)
+q = '$(subst ','\'',$(1))'
+esc = $(subst $(space),\$(space),$(1))
 # $(call opt,--flag,$(VAR)) -> --flag 'value' when VAR is set, nothing otherwise
-opt = $(if $(strip $(2)),$(1) '$(strip $(2))')
+opt = $(if $(strip $(2)),$(1) $(call q,$(strip $(2))))
 
-COMMON      = --data-dir '$(DATA_DIR)' --manifests-dir '$(MANIFESTS)'
-SHARDS_INDEX = $(DATA_DIR)/shards/index.csv
-VERIFIED    = $(DATA_DIR)/audio/verified.csv
-MODEL       = $(RUNS_DIR)/$(RUN)/model.keras
-REPORT      = $(REPORTS_DIR)/$(RUN)/report.md
+COMMON      = --data-dir $(call q,$(DATA_DIR)) --manifests-dir $(call q,$(MANIFESTS))
+# Written by preprocess only when every selected file is done (an interrupted run leaves a valid,
+# newer index.csv, so the index cannot tell make that the work is finished).
+SHARDS_DONE = $(call esc,$(DATA_DIR)/shards/complete.json)
+VERIFIED    = $(call esc,$(DATA_DIR)/audio/verified.csv)
+MODEL       = $(call esc,$(RUNS_DIR)/$(RUN)/model.keras)
+REPORT      = $(call esc,$(REPORTS_DIR)/$(RUN)/report.md)
+TRACKS      = $(call esc,$(MANIFESTS)/tracks.csv)
+ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
+
+# make deletes the target of an interrupted recipe; these are written atomically by the stages
+# themselves, so make must keep them (deleting complete.json would be harmless: the next run
+# writes it again after finding nothing to do).
+.PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
 .PHONY: help venv download validate preprocess train score predict demo test bench clean-demo
 
@@ -83,31 +99,31 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 download: venv
-	$(JAZZCNN) download $(COMMON) --collection '$(COLLECTION)' --format '$(FORMAT)' \
+	$(JAZZCNN) download $(COMMON) --collection $(call q,$(COLLECTION)) --format $(call q,$(FORMAT)) \
 	  $(call opt,--limit,$(LIMIT)) $(call opt,--eras,$(ERAS)) $(call opt,--workers,$(WORKERS)) \
 	  $(call opt,--ia-base-url,$(IA_BASE_URL)) $(call opt,--dry-run,$(DRY_RUN)) \
 	  $(call opt,--max-examples,$(MAX_EXAMPLES)) $(DOWNLOAD_ARGS)
 
 validate: venv
-	$(JAZZCNN) validate $(COMMON) --format '$(FORMAT)' $(call opt,--eras,$(ERAS)) $(call opt,--limit,$(LIMIT))
+	$(JAZZCNN) validate $(COMMON) --format $(call q,$(FORMAT)) $(call opt,--eras,$(ERAS)) $(call opt,--limit,$(LIMIT))
 
 # Preprocess depends on what was downloaded (verified.csv changes only when the set of verified
 # files does), not on tracks.csv: an era edit must not redo the audio work.
-preprocess: $(SHARDS_INDEX)
-$(SHARDS_INDEX): $(VERIFIED) | venv
-	$(JAZZCNN) preprocess $(COMMON) --format '$(FORMAT)' $(call opt,--workers,$(WORKERS)) \
+preprocess: $(SHARDS_DONE)
+$(SHARDS_DONE): $(VERIFIED) | venv
+	$(JAZZCNN) preprocess $(COMMON) --format $(call q,$(FORMAT)) $(call opt,--workers,$(WORKERS)) \
 	  $(call opt,--trim-head-s,$(TRIM_HEAD)) $(call opt,--trim-tail-s,$(TRIM_TAIL)) \
 	  $(call opt,--vad,$(VAD)) $(call opt,--shard-bytes,$(SHARD_BYTES)) \
 	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
 	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES)) $(PREPROCESS_ARGS)
 
 $(VERIFIED):
-	@echo "no verified downloads in $(DATA_DIR)/audio: run 'make download' first" >&2; exit 1
+	@echo no verified downloads in $(call q,$(DATA_DIR)/audio): run "'make download'" first >&2; exit 1
 
 # Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
 train: $(MODEL)
-$(MODEL): $(SHARDS_INDEX) $(MANIFESTS)/tracks.csv $(MANIFESTS)/eras.csv $(CONFIG) | venv
-	$(JAZZCNN) train $(COMMON) --runs-dir '$(RUNS_DIR)' --run '$(RUN)' $(call opt,--preset,$(PRESET)) \
+$(MODEL): $(SHARDS_DONE) $(TRACKS) $(ERAS_CSV) $(call esc,$(CONFIG)) | venv
+	$(JAZZCNN) train $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) $(call opt,--preset,$(PRESET)) \
 	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
 	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
 	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
@@ -117,10 +133,11 @@ $(MODEL): $(SHARDS_INDEX) $(MANIFESTS)/tracks.csv $(MANIFESTS)/eras.csv $(CONFIG
 
 score: $(REPORT)
 $(REPORT): $(MODEL) | venv
-	$(JAZZCNN) score --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --reports-dir '$(REPORTS_DIR)' --data-dir '$(DATA_DIR)' $(SCORE_ARGS)
+	$(JAZZCNN) score --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --reports-dir $(call q,$(REPORTS_DIR)) \
+	  --data-dir $(call q,$(DATA_DIR)) $(SCORE_ARGS)
 
 predict: venv
-	$(JAZZCNN) predict --runs-dir '$(RUNS_DIR)' --run '$(RUN)' --audio '$(AUDIO)'
+	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))
 
 demo: venv
 	$(JAZZCNN) demo $(DEMO_ARGS)

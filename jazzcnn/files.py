@@ -7,16 +7,39 @@ previous version in place.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+from jazzcnn.errors import FolderBusyError, NotWritableError
 
 # Read once at import: os.umask can only be read by setting it, which races with threads.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 #: Mode of files written atomically: what a plain open() would give (mkstemp gives 0600).
 FILE_MODE = 0o666 & ~_UMASK
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``hashlib.file_digest``: read in blocks, never whole).
+
+    Parameters
+    ----------
+    path : Path
+    algorithm : str
+        A :mod:`hashlib` name: ``"sha256"`` (provenance, shards) or ``"md5"`` (the archive's checksums).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    """
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -86,9 +109,47 @@ def remove_stale_temporaries(folder: Path, names: list[str]) -> list[Path]:
     removed = []
     for name in names:
         for tmp in sorted(Path(folder).glob(f".{name}.*.tmp")):
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)  # the folder of an :func:`atomic_save`
+            else:
+                tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def atomic_save(path: Path, save: Callable[[Path], None]) -> None:
+    """Atomically write a file that a library saves by name (a Keras model or weights file).
+
+    ``save`` writes into a temporary folder beside ``path`` (the file keeps its name, so libraries
+    that check the extension accept it); the file is fsynced and renamed over ``path``. A process
+    killed at any moment leaves ``path`` as it was, plus a ``.<name>.<random>.tmp`` folder that
+    :func:`remove_stale_temporaries` removes.
+
+    Parameters
+    ----------
+    path : Path
+        Target file; its folder is created if missing.
+    save : callable
+        ``save(tmp_path)`` writes the file at ``tmp_path``.
+
+    Raises
+    ------
+    Exception
+        Whatever ``save`` raises; ``path`` is unchanged.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        tmp = tmpdir / path.name
+        save(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
@@ -96,8 +157,31 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = False) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
 
 
-class FolderBusyError(RuntimeError):
-    """Another process holds the folder's lock (see :func:`lock_folder`)."""
+def ensure_writable(folder: Path, what: str = "output folder") -> None:
+    """Create ``folder`` if needed and check that a file can be created in it.
+
+    Called before long work starts, so a read-only or full output folder fails in a second,
+    not after hours of processing.
+
+    Parameters
+    ----------
+    folder : Path
+    what : str
+        What the folder is, for the message.
+
+    Raises
+    ------
+    NotWritableError
+        The folder cannot be created, or a file cannot be written in it (the message names it).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise NotWritableError(f"{what} {folder} is not writable ({e.strerror or e})") from None
 
 
 def lock_folder(folder: Path, what: str) -> IO:

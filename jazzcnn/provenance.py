@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from pathlib import Path
 from typing import Any
 
-from jazzcnn.files import atomic_write_text
+from jazzcnn.files import atomic_write_text, file_digest
 
 
 def git_revision(repo_dir: Path | None = None) -> str:
@@ -22,13 +21,9 @@ def git_revision(repo_dir: Path | None = None) -> str:
         return "unknown"
 
 
-def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in ``chunk_bytes`` blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_bytes), b""):
-            h.update(block)
-    return h.hexdigest()
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file."""
+    return file_digest(path, "sha256")
 
 
 def manifest_hashes(*paths: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -26,6 +27,8 @@ from tqdm import tqdm
 
 from preprocess.audio import AudioError, decode_int16, decode_resample  # noqa: F401  (re-exported)
 from preprocess.config import PreprocessConfig
+from jazzcnn.errors import NotWritableError
+from jazzcnn.files import ensure_writable
 from preprocess.shards import ShardError, ShardStore
 from preprocess.vad import FRAME, frame_analysis, runs, speech_mask
 
@@ -249,6 +252,21 @@ def _rows_for(result: dict) -> tuple[list[dict], dict, dict | None]:
     return commentary, summary, failure
 
 
+def _watch_parent(parent_pid: int, interval_s: float = 0.5) -> None:
+    """Worker initialiser: end this worker when the parent process is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down, and a worker deep in a 90-minute tape
+    would otherwise run on for minutes, holding a core and memory. A daemon thread polls the
+    parent's pid (re-parented workers see another ``getppid()``) and exits the worker at once.
+    """
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(interval_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def _ordered_results(tasks: list[tuple], workers: int) -> Iterator[dict]:
     """Results of :func:`_process_task` in task order, computed by ``workers`` processes.
 
@@ -260,7 +278,8 @@ def _ordered_results(tasks: list[tuple], workers: int) -> Iterator[dict]:
         yield from map(_process_task, tasks)
         return
     # spawn: onnxruntime's thread pools do not survive fork.
-    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_watch_parent,
+                             initargs=(os.getpid(),))
     try:
         it = iter(tasks)
         pending = deque(ex.submit(_process_task, t) for _, t in zip(range(2 * workers), it))
@@ -295,21 +314,41 @@ def run_preprocess(cfg: PreprocessConfig) -> int:
     """
     from acquire.manifest import ManifestError
 
-    cfg.data_dir, cfg.manifests_dir = Path(cfg.data_dir), Path(cfg.manifests_dir)
-    if cfg.sample_rate != 16000:
-        print("error: the shard contract and silero-vad require --sample-rate 16000", file=sys.stderr)
-        return 2
     try:
         tracks = select_tracks(cfg)
+        # Before hours of decoding: both output folders must take files.
+        ensure_writable(cfg.data_dir / "shards", "shard folder")
+        ensure_writable(cfg.manifests_dir, "manifests folder (commentary.csv is written there)")
         store = ShardStore(cfg.data_dir / "shards", cfg.manifests_dir, cfg.shard_bytes, _audio_settings(cfg),
                            cfg.sample_rate)
-    except (ManifestError, ShardError) as e:
+    except (ManifestError, ShardError, NotWritableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
+        if cfg.check:
+            return _check(store, tracks)
         return _run(cfg, tracks, store)
     finally:
         store.close()
+
+
+def _check(store: ShardStore, tracks: pd.DataFrame) -> int:
+    """``jazzcnn preprocess --check``: report damage and what the next run will redo."""
+    rep = store.check()
+    todo = [(r.identifier, r.file) for r in tracks.itertuples(index=False)
+            if (r.identifier, r.file) not in store.state.entries]
+    print(f"checked {rep.shards_checked} shard(s) of {store.dir} (size and SHA-256): "
+          f"{len(rep.damaged)} damaged or missing file(s)")
+    for name, why in rep.damaged:
+        print(f"  {name}: {why} (set aside as {name}.damaged)")
+    if rep.stale_views:
+        print(f"rebuilt from the commit records: {', '.join(rep.stale_views)}")
+    if todo:
+        print(f"the next `make preprocess` will process {len(todo)} file(s):")
+        for ident, name in todo:
+            why = "its shard was damaged" if (ident, name) in set(rep.files_to_redo) else "not processed yet"
+            print(f"  {ident}/{name} ({why})")
+    return 1 if rep.damaged else 0
 
 
 def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore) -> int:
@@ -324,6 +363,7 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore) -> int:
         tasks.append((r.identifier, r.file, str(path), size, cfg))
         fps.append(fp)
     if not tasks:
+        store.mark_complete()
         failed = sum(r["status"] == "failed" for r in store.done.values())
         print(f"preprocess: nothing to do ({len(tracks)} files already processed"
               + (f", {failed} failed earlier: see {store.dir / 'failures.csv'}" if failed else "") + ")")
@@ -352,6 +392,7 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore) -> int:
                 tqdm.write(f"skipped {res['identifier']}/{res['file']}: {failure['error']}", file=sys.stderr)
             bar.set_postfix_str(f"{audio_s / 3600:.2f} h audio, {audio_s / max(cpu_s, 1e-9):.0f}x RT/core")
         store.commit()
+        store.mark_complete()
     except BaseException:
         store.abort()
         raise

@@ -365,3 +365,159 @@ def test_second_run_on_the_same_shards_is_refused(collection, tmp_path, capsys):
     finally:
         lock.close()
     assert run_preprocess(_cfg(root, max_examples=1)) == 0
+
+
+def test_deleted_views_are_rebuilt_and_nothing_is_redone(collection, reference, tmp_path, capsys):
+    """make deletes an interrupted target (index.csv); users delete files by hand: no audio is lost."""
+    root = _copy(reference, tmp_path / "c")
+    shard_dir = root / "data" / "shards"
+    shards_before = {p.name: p.read_bytes() for p in shard_dir.glob("shard-*.pcm")}
+    for name in ("index.csv", "done.csv", "meta.json", "failures.csv"):
+        (shard_dir / name).unlink()
+    (root / "manifests" / "commentary.csv").unlink()
+    capsys.readouterr()
+    assert run_preprocess(_cfg(root)) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in shard_dir.glob("shard-*.pcm")} == shards_before
+    _assert_same_outputs(root, reference)
+
+
+def test_check_sets_damaged_shards_aside_and_the_rerun_redoes_their_files(reference, tmp_path, capsys):
+    root = _copy(reference, tmp_path / "c")
+    shard_dir = root / "data" / "shards"
+    idx = load_index(shard_dir)
+    in_first = sorted(set(zip(idx.loc[idx["shard"] == "shard-00000.pcm", "identifier"],
+                              idx.loc[idx["shard"] == "shard-00000.pcm", "file"])))
+    # flip bytes without changing the size: only the SHA-256 check can see it
+    data = bytearray((shard_dir / "shard-00000.pcm").read_bytes())
+    data[1000:1010] = bytes(b ^ 0xFF for b in data[1000:1010])
+    (shard_dir / "shard-00000.pcm").write_bytes(bytes(data))
+    load_index(shard_dir)  # a size check passes ...
+    capsys.readouterr()
+    assert run_preprocess(_cfg(root, check=True)) == 1  # ... the check reads every byte
+    out = capsys.readouterr().out
+    assert "shard-00000.pcm: SHA-256 differs" in out
+    for ident, name in in_first:
+        assert f"{ident}/{name} (its shard was damaged)" in out
+    assert (shard_dir / "shard-00000.pcm.damaged").exists() and not (shard_dir / "shard-00000.pcm").exists()
+    assert run_preprocess(_cfg(root)) == 0
+    assert set(zip(load_index(shard_dir)["identifier"], load_index(shard_dir)["file"])) == {(r[0], r[1]) for r in LAYOUT}
+    assert run_preprocess(_cfg(root, check=True)) == 0
+
+
+def test_a_truncated_shard_is_redone_by_the_next_run(reference, tmp_path):
+    root = _copy(reference, tmp_path / "c")
+    shard_dir = root / "data" / "shards"
+    last = sorted(shard_dir.glob("shard-*.pcm"))[-1]
+    last.write_bytes(last.read_bytes()[:5000])
+    with pytest.raises(ShardError, match=f"{last.name}: 5000 bytes, its commit record says .*rerun `make preprocess`"):
+        load_index(shard_dir)
+    assert run_preprocess(_cfg(root)) == 0
+    idx = load_index(shard_dir)
+    assert set(zip(idx["identifier"], idx["file"])) == {(r[0], r[1]) for r in LAYOUT}
+    # the redone audio is the same audio
+    ref = load_index(reference / "data" / "shards")
+    for (_, a), (_, b) in zip(ref.sort_values(["identifier", "file", "segment"]).iterrows(),
+                              idx.sort_values(["identifier", "file", "segment"]).iterrows()):
+        assert np.array_equal(read_segment(reference / "data" / "shards", a), read_segment(shard_dir, b))
+
+
+def test_a_folder_written_before_commit_records_is_converted(reference, tmp_path):
+    root = _copy(reference, tmp_path / "c")
+    shard_dir = root / "data" / "shards"
+    for p in shard_dir.glob("commit-*.json"):
+        p.unlink()  # what an older jazzcnn left: index.csv, done.csv ... as the record
+    before = load_index(shard_dir)
+    assert run_preprocess(_cfg(root)) == 0
+    assert list(shard_dir.glob("commit-*.json"))
+    pd.testing.assert_frame_equal(load_index(shard_dir), before)
+
+
+def test_nan_stretch_in_a_float_wav_is_reported_not_cut_as_silence(shared_audio, tmp_path):
+    root = tmp_path / "c"
+    audio = root / "data" / "audio" / "tape-n"
+    audio.mkdir(parents=True)
+    x = _mini_tape(shared_audio, 0, 16000)
+    x[20 * 16000: 21 * 16000] = np.nan
+    sf.write(audio / "nan.wav", x, 16000, subtype="FLOAT")
+    _write_manifest(root / "manifests", [{"identifier": "tape-n", "file": "nan.wav", "format": "VBR MP3"}])
+    assert run_preprocess(_cfg(root)) == 1
+    fail = pd.read_csv(root / "data" / "shards" / "failures.csv")
+    assert fail.loc[0, "reason"] == "corrupt" and "NaN or infinite samples from 20.00 s on" in fail.loc[0, "error"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_manifests_fail_before_any_decoding(collection, tmp_path, capsys, monkeypatch):
+    root = _copy(collection, tmp_path / "c")
+    decoded = []
+    monkeypatch.setattr(pipeline, "_process_task", lambda task: decoded.append(task) or None)
+    (root / "manifests").chmod(0o555)
+    try:
+        assert run_preprocess(_cfg(root)) == 2
+    finally:
+        (root / "manifests").chmod(0o755)
+    err = capsys.readouterr().err
+    assert f"manifests folder (commentary.csv is written there) {root / 'manifests'} is not writable" in err
+    assert not decoded
+
+
+def test_unwritable_shard_folder_fails_before_any_decoding(collection, tmp_path, capsys, monkeypatch):
+    root = _copy(collection, tmp_path / "c")
+    (root / "data" / "shards").write_text("a file where the shard folder should be")
+    decoded = []
+    monkeypatch.setattr(pipeline, "_process_task", lambda task: decoded.append(task) or None)
+    assert run_preprocess(_cfg(root)) == 2
+    err = capsys.readouterr().err
+    assert f"shard folder {root / 'data' / 'shards'} is not writable" in err and "Traceback" not in err
+    assert not decoded
+
+
+ORPHAN_SCRIPT = """
+import sys, time
+from pathlib import Path
+import preprocess.pipeline as pl
+from preprocess.config import PreprocessConfig
+root = Path(sys.argv[1])
+sys.exit(pl.run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=2)))
+"""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_end_when_the_parent_is_killed(collection, tmp_path):
+    root = _copy(collection, tmp_path / "c")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(root)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    workers: list[int] = []
+    while time.time() < deadline and proc.poll() is None:
+        # the pool's resource tracker is a child too; workers are the python children doing the work
+        kids = _children(proc.pid)
+        workers = [k for k in kids if "multiprocessing.spawn" in Path(f"/proc/{k}/cmdline").read_text(errors="ignore")
+                   or "spawn_main" in Path(f"/proc/{k}/cmdline").read_text(errors="ignore")] if kids else []
+        if len(workers) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the pool never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 5
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "workers lived on after their parent was killed"

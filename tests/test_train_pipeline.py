@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from train.data import (PCM_SCALE, ShardError, ShardReader, audio_clips, class_weights, eval_dataset, grid_clips,
@@ -104,18 +105,22 @@ def test_audio_clips():
 
 def test_bad_shards(tmp_path):
     d = write_synthetic(tmp_path / "c", tapes_per_era=1, segments_per_tape=1, segment_seconds=1.0)
-    load_shard_index(d["shard_dir"])
-    (d["shard_dir"] / "meta.json").write_text(json.dumps({"sample_rate": 22050, "dtype": "int16"}))
-    with pytest.raises(ShardError, match="sample_rate 22050"):
-        load_shard_index(d["shard_dir"])
-    (d["shard_dir"] / "meta.json").write_text(json.dumps({"sample_rate": 16000, "dtype": "int16"}))
+    good = load_shard_index(d["shard_dir"])
+    other = write_synthetic(tmp_path / "o", tapes_per_era=1, segments_per_tape=1, segment_seconds=1.0, sample_rate=22050)
+    with pytest.raises(ShardError, match="sample rate 22050 Hz, but 16000 Hz expected"):
+        load_shard_index(other["shard_dir"])
+    # The index comes from the commit records: a deleted or edited index.csv changes nothing.
+    (d["shard_dir"] / "index.csv").unlink()
+    (d["shard_dir"] / "meta.json").write_text(json.dumps({"sample_rate": 22050}))
+    pd.testing.assert_frame_equal(load_shard_index(d["shard_dir"]), good)
     shard = sorted(d["shard_dir"].glob("*.pcm"))[0]
     shard.write_bytes(shard.read_bytes()[:1000])
-    with pytest.raises(ShardError, match="holds 500 samples"):
+    with pytest.raises(ShardError, match="1000 bytes, its commit record says .*rerun `make preprocess`"):
         load_shard_index(d["shard_dir"])
     shard.unlink()
-    with pytest.raises(ShardError, match="missing"):
+    with pytest.raises(ShardError, match="shard-00000.pcm: missing"):
         load_shard_index(d["shard_dir"])
-    (d["shard_dir"] / "index.csv").unlink()
+    for p in d["shard_dir"].iterdir():
+        p.unlink()
     with pytest.raises(ShardError, match="make preprocess"):
         load_shard_index(d["shard_dir"])

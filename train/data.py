@@ -21,7 +21,6 @@ clip zero-padded at the end.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -29,72 +28,33 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-INDEX_COLUMNS = ["identifier", "file", "segment", "shard", "offset", "length", "start_s"]
+from preprocess.shards import INDEX_COLUMNS, ShardError, load_index  # noqa: F401 (re-exported)
+
 #: Scale from int16 PCM to float32 in [-1, 1).
 PCM_SCALE = 1.0 / 32768.0
 
 
-class ShardError(ValueError):
-    """Shards missing, unreadable or inconsistent with their index; the message says which."""
-
-
 def load_shard_index(shard_dir: Path, sample_rate: int = 16000) -> pd.DataFrame:
-    """Read and check ``index.csv`` and ``meta.json`` of a shard folder.
+    """The segments of a shard folder (:func:`preprocess.shards.load_index`), checked for ``sample_rate``.
 
     Parameters
     ----------
     shard_dir : Path
         ``DATA_DIR/shards``.
     sample_rate : int
-        Expected sample rate [Hz]; ``meta.json`` must agree.
+        Expected sample rate [Hz].
 
     Returns
     -------
     pd.DataFrame
-        Index rows (columns :data:`INDEX_COLUMNS`, ``offset``/``length`` int64 samples) whose
-        segments lie inside their shard files.
+        Index rows (``offset``/``length`` int64 samples) whose segments lie inside their shards.
 
     Raises
     ------
     ShardError
-        Folder, index, meta or a shard file missing; wrong sample rate or dtype; a segment beyond
-        the end of its shard.
+        Nothing preprocessed yet, a shard missing or damaged, another sample rate.
     """
-    shard_dir = Path(shard_dir)
-    index_path, meta_path = shard_dir / "index.csv", shard_dir / "meta.json"
-    if not index_path.exists():
-        raise ShardError(f"{index_path} not found: run `make preprocess` (jazzcnn preprocess) first")
-    if not meta_path.exists():
-        raise ShardError(f"{meta_path} not found: the shards in {shard_dir} are incomplete, rerun preprocess")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ShardError(f"{meta_path}: not valid JSON ({e})") from None
-    if int(meta.get("sample_rate", -1)) != sample_rate:
-        raise ShardError(f"{meta_path}: sample_rate {meta.get('sample_rate')} but {sample_rate} Hz expected")
-    if str(meta.get("dtype", "int16")) != "int16":
-        raise ShardError(f"{meta_path}: dtype {meta.get('dtype')!r} but int16 expected")
-    try:
-        idx = pd.read_csv(index_path, dtype={"identifier": str, "file": str, "shard": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ShardError(f"{index_path}: unreadable ({e})") from None
-    missing = [c for c in INDEX_COLUMNS if c not in idx.columns]
-    if missing:
-        raise ShardError(f"{index_path}: missing column(s) {missing}")
-    for col in ("offset", "length"):
-        try:
-            idx[col] = idx[col].astype(np.int64)
-        except (ValueError, TypeError):
-            raise ShardError(f"{index_path}: column {col} must hold whole numbers of samples") from None
-    for name, g in idx.groupby("shard"):
-        path = shard_dir / name
-        if not path.exists():
-            raise ShardError(f"shard {path} listed in {index_path} is missing: rerun preprocess")
-        n = path.stat().st_size // 2
-        end = int((g["offset"] + g["length"]).max())
-        if end > n:
-            raise ShardError(f"shard {path} holds {n} samples but {index_path} reads up to sample {end}")
-    return idx.reset_index(drop=True)
+    return load_index(shard_dir, sample_rate=sample_rate)
 
 
 class ShardReader:

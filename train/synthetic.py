@@ -7,7 +7,6 @@ separate the eras from a one-second clip.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,46 +45,40 @@ def write_synthetic(root: Path, *, eras=DEFAULT_ERAS, tapes_per_era: int = 5, se
     dict
         ``manifests_dir``, ``data_dir``, ``shard_dir`` paths and ``tapes`` (DataFrame of tracks).
     """
+    from preprocess.shards import ShardStore
+
     root = Path(root)
     man, shard_dir = root / "manifests", root / "data" / "shards"
     man.mkdir(parents=True, exist_ok=True)
-    shard_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     pd.DataFrame([e[:3] for e in eras], columns=["era", "start_year", "end_year"]).to_csv(man / "eras.csv", index=False)
-    tracks, index = [], []
-    shard_no, shard_buf, shard_len = 0, [], 0
+    tracks = []
     n_seg = int(segment_seconds * sample_rate)
     t = np.arange(n_seg) / sample_rate
-
-    def flush():
-        nonlocal shard_no, shard_buf, shard_len
-        if shard_buf:
-            np.concatenate(shard_buf).astype("<i2").tofile(shard_dir / f"shard-{shard_no:05d}.pcm")
-            shard_no, shard_buf, shard_len = shard_no + 1, [], 0
-
-    for e, (name, y0, y1, hz) in enumerate(eras):
-        for k in range(tapes_per_era):
-            ident = f"{name.lower()}-tape-{k:02d}"
-            artist = f"{name} Artist {k % (artists_per_era or tapes_per_era)}"
-            year = y0 + k % (y1 - y0 + 1)
-            fname = f"{ident}.mp3"
-            tracks.append({c: "" for c in TRACK_COLUMNS} | {
-                "identifier": ident, "file": fname, "title": f"{artist} tape {k}", "artist": artist, "tape": str(k),
-                "year_start": year, "year_end": year, "year_source": "metadata", "format": "VBR MP3",
-                "size_bytes": 1000, "md5": "0" * 32, "duration_s": segments_per_tape * segment_seconds})
-            for s in range(segments_per_tape):
-                phase = rng.uniform(0, 2 * np.pi)
-                x = 0.5 * np.sin(2 * np.pi * hz * t + phase) + noise * rng.standard_normal(n_seg)
-                pcm = np.clip(x * 32767, -32768, 32767).astype(np.int16)
-                if shard_len + n_seg > shard_samples:
-                    flush()
-                index.append({"identifier": ident, "file": fname, "segment": s, "shard": f"shard-{shard_no:05d}.pcm",
-                              "offset": shard_len, "length": n_seg, "start_s": s * (segment_seconds + 1.0)})
-                shard_buf.append(pcm)
-                shard_len += n_seg
-    flush()
-    pd.DataFrame(index).to_csv(shard_dir / "index.csv", index=False)
-    (shard_dir / "meta.json").write_text(json.dumps({"sample_rate": sample_rate, "dtype": "int16", "channels": 1}))
+    # The real writer, so the folder is exactly what `jazzcnn preprocess` makes.
+    store = ShardStore(shard_dir, man, shard_samples * 2, {"synthetic": True, "noise": noise}, sample_rate)
+    try:
+        for e, (name, y0, y1, hz) in enumerate(eras):
+            for k in range(tapes_per_era):
+                ident = f"{name.lower()}-tape-{k:02d}"
+                artist = f"{name} Artist {k % (artists_per_era or tapes_per_era)}"
+                year = y0 + k % (y1 - y0 + 1)
+                fname = f"{ident}.mp3"
+                tracks.append({c: "" for c in TRACK_COLUMNS} | {
+                    "identifier": ident, "file": fname, "title": f"{artist} tape {k}", "artist": artist, "tape": str(k),
+                    "year_start": year, "year_end": year, "year_source": "metadata", "format": "VBR MP3",
+                    "size_bytes": 1000, "md5": "0" * 32, "duration_s": segments_per_tape * segment_seconds})
+                segments = []
+                for s in range(segments_per_tape):
+                    phase = rng.uniform(0, 2 * np.pi)
+                    x = 0.5 * np.sin(2 * np.pi * hz * t + phase) + noise * rng.standard_normal(n_seg)
+                    segments.append((s * (segment_seconds + 1.0), np.clip(x * 32767, -32768, 32767).astype(np.int16)))
+                summary = {"identifier": ident, "file": fname, "duration_s": segments_per_tape * (segment_seconds + 1.0),
+                           "kept_s": segments_per_tape * segment_seconds, "status": "ok"}
+                store.add(ident, fname, "synthetic", segments, [], summary, None)
+        store.commit()
+    finally:
+        store.close()
     df = pd.DataFrame(tracks, columns=TRACK_COLUMNS)
     df.to_csv(man / "tracks.csv", index=False)
     return {"manifests_dir": man, "data_dir": root / "data", "shard_dir": shard_dir, "tapes": df}
