@@ -382,9 +382,9 @@ def score_run(cfg: ScoreConfig) -> dict:
     ScoreError, ShardError
         Incomplete run, corrupt or mismatched model, shards missing or lacking a test tape.
     """
-    if cfg.bootstrap < 0 or not 0 < cfg.confidence < 1:
-        raise ScoreError(f"--bootstrap must be >= 0 and --confidence in (0, 1); got {cfg.bootstrap}, {cfg.confidence}")
     run = load_run(cfg.runs_dir / cfg.run)
+    # The shards the run was trained on, unless the user points elsewhere (a moved data folder).
+    data_dir = Path(cfg.data_dir if cfg.data_dir is not None else run["config"].get("data_dir", "data"))
     eras = run["classes"]["eras"]
     K = len(eras)
     clip_samples = int(run["classes"]["clip_samples"])
@@ -393,16 +393,16 @@ def score_run(cfg: ScoreConfig) -> dict:
     test = split[split["split"] == cfg.split]
     if test.empty:
         raise ScoreError(f"run {cfg.run} has no {cfg.split} tapes in split.csv")
-    index = load_shard_index(cfg.data_dir / "shards", int(run["classes"]["sample_rate"]))
+    index = load_shard_index(data_dir / "shards", int(run["classes"]["sample_rate"]))
     absent = sorted(set(test["identifier"]) - set(index["identifier"]))
     if absent:
-        raise ScoreError(f"{len(absent)} {cfg.split} tape(s) of run {cfg.run} are not in {cfg.data_dir / 'shards'}: "
+        raise ScoreError(f"{len(absent)} {cfg.split} tape(s) of run {cfg.run} are not in {data_dir / 'shards'}: "
                          f"{absent[:5]} (were the shards rebuilt without them?)")
     model = load_checked_model(run)  # checked before any prediction work
 
     cls = {e: i for i, e in enumerate(eras)}
     sub = index[index["identifier"].isin(set(test["identifier"]))]
-    reader = ShardReader(cfg.data_dir / "shards", sorted(sub["shard"].unique()))
+    reader = ShardReader(data_dir / "shards", sorted(sub["shard"].unique()))
     seg = segments_for(sub, reader.names, {t: cls[e] for t, e in zip(test["identifier"], test["era"])})
     grid = grid_clips(seg, clip_samples, hop)
     probs = model.predict(eval_dataset(reader, grid, clip_samples, cfg.batch_size, with_labels=False), verbose=0)

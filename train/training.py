@@ -10,10 +10,12 @@ Read top to bottom, :func:`run_train` is the whole training script:
 4. split tapes (or artists) into train/val/test, stratified by era (:mod:`train.splits`);
 5. write ``labels.csv``, ``split.csv``, ``config.json``, ``provenance.json`` to the run folder;
 6. build the preset network (:mod:`train.models`) under a distribution strategy and fit it with
-   class weights or balanced sampling, early stopping on validation loss, best checkpoint,
-   TensorBoard, ``history.csv`` and resume-after-interruption (``BackupAndRestore``);
-7. move the best checkpoint to ``model.keras`` only when training finished, so ``make train``
-   (whose target is ``model.keras``) reruns and resumes an interrupted run.
+   class weights or balanced sampling; every epoch commits its weights, the best checkpoint,
+   ``history.csv`` and the early-stopping counter atomically (:mod:`train.checkpoints`), so an
+   interrupted run resumes after its last finished epoch;
+7. reload and check the best checkpoint, then publish it as ``model.keras``, only when training
+   finished, so ``make train`` (whose target is ``model.keras``) reruns and resumes an
+   interrupted run.
 
 Every input problem (manifest schema, missing shards, an era without data, too few tapes for a
 split) is reported as ``error: ...`` with exit status 2 before any training starts.
@@ -27,21 +29,21 @@ Run folder ``RUNS_DIR/<run>/``::
     left_out.csv       the left-out tapes only
     split.csv          identifier, artist, era, group, split (train/val/test)
     provenance.json    git revision, manifest SHA-256, library versions, config
-    history.csv        per-epoch loss/accuracy (keras CSVLogger)
+    history.csv        per-epoch loss/accuracy/val_loss/val_accuracy
     summary.json       clip counts, class weights, epochs run, best validation loss, wall time
     logs/              TensorBoard event files
-    backup/            BackupAndRestore state while a run is unfinished
-    checkpoint.keras   best model so far while a run is unfinished (becomes model.keras)
+    backup/            state.json (the commit point of each epoch), the latest weights and the
+                       best checkpoint (see :mod:`train.checkpoints`)
 
 Resuming: rerunning the same command with the same labels, split and settings continues from the
-last finished epoch (``BackupAndRestore``), appends to ``history.csv``, draws new clip positions and
-keeps the best checkpoint from before the interruption unless a later epoch beats it. Any change of
-labels, split or settings starts the run afresh.
+last committed epoch, with the optimizer state, history, best checkpoint and early-stopping counter
+as they were, and draws new clip positions. Any change of labels, split or settings starts the run
+afresh.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -55,48 +57,17 @@ import pandas as pd
 from acquire.manifest import ManifestError, load_eras, load_tracks
 from jazzcnn.files import atomic_write_text
 from jazzcnn.provenance import manifest_hashes, write_provenance
-from jazzcnn.settings import config_to_dict
+from jazzcnn.settings import SettingsError, config_to_dict, replace
 from train.config import TrainConfig
 from train.data import ShardError, ShardReader, class_weights, eval_dataset, grid_clips, load_shard_index, segments_for, train_dataset
 from train.labels import format_left_out, resolve_labels
+from train.checkpoints import CheckpointError, TrainingState
 from train.models import PRESETS
 from train.splits import SplitError, make_split
 
 
 class TrainError(ValueError):
     """Bad settings or data found before training; printed as ``error: ...``."""
-
-
-def _coerce_types(cfg: TrainConfig) -> TrainConfig:
-    """Convert values from a JSON config file to the field types (``"3"`` -> 3.0), or raise TrainError."""
-    import typing
-
-    from jazzcnn.settings import _base_type
-
-    hints = typing.get_type_hints(TrainConfig)
-    values = {}
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        base, _ = _base_type(hints[f.name])
-        if v is None or base not in (int, float, str, bool, Path) or isinstance(v, base):
-            continue
-        try:
-            if base is bool:
-                if str(v).lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                values[f.name] = str(v).lower() in ("true", "1")
-            elif base is int and isinstance(v, float) and not v.is_integer():
-                raise ValueError
-            else:
-                values[f.name] = base(v) if base is not int else int(float(v))
-        except (TypeError, ValueError):
-            raise TrainError(f"setting {f.name}: {v!r} is not a valid {base.__name__}") from None
-    choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(cfg)}
-    cfg = dataclasses.replace(cfg, **values)
-    for name, allowed in choices.items():
-        if allowed and getattr(cfg, name) not in allowed:
-            raise TrainError(f"setting {name}: {getattr(cfg, name)!r} is not one of {allowed}")
-    return cfg
 
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
@@ -107,29 +78,18 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     TrainError
         Unknown preset or an out-of-range setting, naming it.
     """
-    cfg = _coerce_types(cfg)
     if cfg.preset not in PRESETS:
         raise TrainError(f"unknown preset {cfg.preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[cfg.preset]
-    cfg = dataclasses.replace(
+    clip_seconds = p.clip_seconds if cfg.clip_seconds is None else cfg.clip_seconds
+    cfg = replace(
         cfg,
-        clip_seconds=float(cfg.clip_seconds or p.clip_seconds),
-        learning_rate=float(cfg.learning_rate or p.learning_rate),
+        clip_seconds=float(clip_seconds),
+        learning_rate=float(p.learning_rate if cfg.learning_rate is None else cfg.learning_rate),
+        eval_hop_s=float(clip_seconds if cfg.eval_hop_s is None else cfg.eval_hop_s),
     )
-    cfg = dataclasses.replace(cfg, eval_hop_s=float(cfg.eval_hop_s or cfg.clip_seconds))
-    checks = [
-        (cfg.clip_seconds * cfg.sample_rate >= p.n_fft, f"clip_seconds {cfg.clip_seconds} is shorter than the STFT window ({p.n_fft} samples)"),
-        (cfg.epochs >= 1, "epochs must be >= 1"),
-        (cfg.batch_size >= 1, "batch_size must be >= 1"),
-        (0 < cfg.test_fraction < 1 and 0 < cfg.val_fraction < 1, "test_fraction and val_fraction must be in (0, 1)"),
-        (cfg.learning_rate > 0, "learning_rate must be > 0"),
-        (cfg.eval_hop_s > 0, "eval_hop_s must be > 0"),
-        (cfg.max_examples is None or cfg.max_examples >= 1, "max_examples must be >= 1"),
-        (cfg.steps_per_epoch is None or cfg.steps_per_epoch >= 1, "steps_per_epoch must be >= 1"),
-    ]
-    for ok, msg in checks:
-        if not ok:
-            raise TrainError(msg)
+    if cfg.clip_seconds * cfg.sample_rate < p.n_fft:
+        raise TrainError(f"clip_seconds {cfg.clip_seconds} is shorter than the STFT window ({p.n_fft} samples)")
     return cfg
 
 
@@ -202,7 +162,7 @@ def _write_run_files(cfg: TrainConfig, run_dir: Path, data: dict, extra: dict) -
     conf = json.dumps(config_to_dict(cfg), indent=2, default=str) + "\n"
     same = ((run_dir / "split.csv").exists() and (run_dir / "split.csv").read_text() == split_csv
             and (run_dir / "config.json").exists() and (run_dir / "config.json").read_text() == conf)
-    resume = same and (run_dir / "backup").exists()
+    resume = same and (run_dir / "backup" / "state.json").exists()
     if not resume:
         for stale in ("backup", "logs"):
             shutil.rmtree(run_dir / stale, ignore_errors=True)
@@ -216,9 +176,10 @@ def _write_run_files(cfg: TrainConfig, run_dir: Path, data: dict, extra: dict) -
     atomic_write_text(run_dir / "split.csv", split_csv)
     atomic_write_text(run_dir / "config.json", conf)
     atomic_write_text(run_dir / "classes.json", json.dumps(extra, indent=2) + "\n")
-    write_provenance(run_dir / "provenance.json", config=config_to_dict(cfg),
-                     manifests=manifest_hashes(cfg.manifests_dir / "tracks.csv", cfg.manifests_dir / "eras.csv",
-                                               data["shard_dir"] / "index.csv"),
+    hashes = manifest_hashes(cfg.manifests_dir / "tracks.csv", cfg.manifests_dir / "eras.csv")
+    # The shard index as training read it (from the commit records), not the index.csv view.
+    hashes["shard index"] = hashlib.sha256(data["index"].to_csv(index=False).encode()).hexdigest()
+    write_provenance(run_dir / "provenance.json", config=config_to_dict(cfg), manifests=hashes,
                      extra={"stage": "train", "run": cfg.run})
     return resume
 
@@ -241,7 +202,7 @@ def run_train(cfg: TrainConfig) -> int:
     try:
         cfg = resolve_config(cfg)
         data = prepare(cfg)
-    except (ManifestError, ShardError, SplitError, TrainError) as e:
+    except (ManifestError, ShardError, SplitError, TrainError, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     eras, split, index = data["eras"], data["split"], data["index"]
@@ -280,47 +241,45 @@ def run_train(cfg: TrainConfig) -> int:
     n_epoch_clips = len(train_grid["label"]) if cfg.max_examples is None else min(cfg.max_examples, len(train_grid["label"]))
     steps = cfg.steps_per_epoch or max(1, math.ceil(n_epoch_clips / global_batch))
     val_steps = None if cfg.max_examples is None else max(1, math.ceil(cfg.max_examples / global_batch))
-    # On resume: draw fresh clip positions (seed includes the epochs done) and let the checkpoint
-    # only be replaced by a model better than the best one before the interruption.
-    done = pd.read_csv(run_dir / "history.csv") if resume and (run_dir / "history.csv").exists() else pd.DataFrame()
-    best_before = float(done["val_loss"].min()) if "val_loss" in done and len(done) else None
-    train_ds = train_dataset(reader, seg["train"], clip_samples, global_batch, len(eras), seed=[cfg.seed, len(done)],
-                             balance=cfg.balance, weights=weights)
+    state = TrainingState(run_dir, patience=cfg.patience, resume=resume)
+    # A resumed run draws fresh clip positions: the seed includes the epochs already done.
+    train_ds = train_dataset(reader, seg["train"], clip_samples, global_batch, len(eras),
+                             seed=[cfg.seed, state.epochs_done], balance=cfg.balance, weights=weights)
     val_ds = eval_dataset(reader, val_grid, clip_samples, global_batch)
     if val_steps is not None:
         val_ds = val_ds.take(val_steps)
     print(f"clips: train grid {len(train_grid['label'])}, val grid {len(val_grid['label'])}; "
           f"{steps} steps x {global_batch} clips per epoch; class weights {np.round(weights, 3).tolist()}; "
           f"devices: {n_gpus} GPU(s), mixed precision {'on' if mixed else 'off'}"
-          + ("; resuming" if resume else ""))
+          + (f"; resuming after epoch {state.epochs_done}" if state.epochs_done else ""))
 
     with strategy.scope():
         model = build_model(cfg.preset, len(eras), clip_samples, sample_rate=cfg.sample_rate,
                             learning_rate=cfg.learning_rate, mixed_precision=mixed)
-    ckpt = run_dir / "checkpoint.keras"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=best_before if ckpt.exists() else None),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=resume),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")),
-    ]
-    hist = model.fit(train_ds, epochs=cfg.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                     callbacks=callbacks, verbose=2)
+        state.restore(model)
+    if not state.finished(cfg.epochs):
+        model.fit(train_ds, epochs=cfg.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
+                  validation_data=val_ds, verbose=2,
+                  callbacks=[state.callback(), keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"))])
 
-    # -- 7: publish the best model -----------------------------------------------------------
-    if not ckpt.exists():  # no epoch improved on a resumed run's best: keep the restored weights
-        model.save(ckpt)
-    ckpt.replace(run_dir / "model.keras")
-    val_loss = hist.history.get("val_loss", [])
+    # -- 7: publish the best model, once it reloads and checks out -----------------------------
+    from train.models import load_model
+
+    try:
+        state.publish(load_model, n_inputs=clip_samples, n_outputs=len(eras))
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     summary = {
         "train_grid_clips": int(len(train_grid["label"])), "val_grid_clips": int(len(val_grid["label"])),
         "steps_per_epoch": steps, "global_batch": global_batch, "class_weights": weights.tolist(),
-        "balance": cfg.balance, "epochs_run": len(hist.history.get("loss", [])),
-        "best_val_loss": float(min(val_loss)) if val_loss else None, "gpus": n_gpus, "mixed_precision": mixed,
-        "wall_s": round(time.time() - t0, 1), "tf_version": tf.__version__,
+        "balance": cfg.balance, "epochs_run": state.epochs_done, "stopped_early": bool(state.state["stopped"]),
+        "best_val_loss": state.state["best_val_loss"], "best_epoch": state.state["best_epoch"],
+        "gpus": n_gpus, "mixed_precision": mixed, "wall_s": round(time.time() - t0, 1), "tf_version": tf.__version__,
     }
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    print(f"model written to {run_dir / 'model.keras'} (best val_loss {summary['best_val_loss']})")
+    # Finished: the backup has served its purpose (a rerun of the same command trains afresh).
+    shutil.rmtree(run_dir / "backup", ignore_errors=True)
+    print(f"model written to {run_dir / 'model.keras'} (best val_loss {summary['best_val_loss']:.4f} "
+          f"at epoch {summary['best_epoch']} of {summary['epochs_run']})")
     return 0
