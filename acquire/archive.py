@@ -7,7 +7,10 @@ on the library's session, so search, metadata and file transfers all back off th
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -19,7 +22,9 @@ from urllib3.util.retry import Retry
 
 from acquire.manifest import TRACK_COLUMNS
 from acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
-from acquire.transfer import unsafe_name_reason
+from acquire.transfer import TransferCancelled, unsafe_name_reason
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://archive.org"
 #: Search result fields needed to pre-filter items before fetching their metadata.
@@ -43,9 +48,46 @@ class _Retry(Retry):
     # urllib3 honours Retry-After only on 413/429/503 when deciding to retry; archive.org also
     # sends it with other 5xx answers, and waiting as told is kinder than our own backoff.
     RETRY_AFTER_STATUS_CODES = frozenset([413, 429, 500, 502, 503, 504])
+    #: Longest Retry-After obeyed [s]; longer requests are cut to this and announced.
+    max_retry_after_s: float = 120.0
+    #: Set to stop every wait at once (Ctrl-C); a waiting request then fails instead of retrying.
+    cancel: threading.Event | None = None
+
+    def get_retry_after(self, response) -> float | None:
+        wait = super().get_retry_after(response)
+        if wait is None:
+            return None
+        if wait > self.max_retry_after_s:
+            log.warning("%s asked to wait %g s before a retry (Retry-After); waiting %g s instead "
+                        "(--max-retry-after-s)", getattr(response, "url", None) or "the server", wait,
+                        self.max_retry_after_s)
+            return self.max_retry_after_s
+        if wait >= 10:
+            log.info("%s asked to wait %.0f s before a retry (Retry-After)", getattr(response, "url", None) or
+                     "the server", wait)
+        return wait
+
+    def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.cancel is None:
+            time.sleep(seconds)
+        elif self.cancel.wait(seconds):
+            raise TransferCancelled("cancelled while waiting to retry")
+
+    def sleep_for_retry(self, response) -> bool:
+        wait = self.get_retry_after(response)
+        if wait:
+            self._wait(wait)
+            return True
+        return False
+
+    def _sleep_backoff(self) -> None:
+        self._wait(self.get_backoff_time())
 
 
-def make_retry(retries: int, backoff_s: float) -> Retry:
+def make_retry(retries: int, backoff_s: float, *, max_retry_after_s: float = 120.0,
+               cancel: threading.Event | None = None) -> Retry:
     """The retry policy of every request: 429/5xx, connection errors and timeouts.
 
     Parameters
@@ -54,13 +96,20 @@ def make_retry(retries: int, backoff_s: float) -> Retry:
         Attempts after the first one.
     backoff_s : float
         Backoff factor [s]: waits grow as ``backoff_s * 2**n`` unless ``Retry-After`` says otherwise.
+    max_retry_after_s : float
+        Longest ``Retry-After`` wait obeyed [s]; a longer one is cut to this and logged.
+    cancel : threading.Event, optional
+        When set, every wait ends at once with :class:`~acquire.transfer.TransferCancelled`.
 
     Returns
     -------
     urllib3.util.Retry
         With ``raise_on_status=False`` so that an exhausted retry surfaces the last HTTP status.
     """
-    return _Retry(
+    # urllib3 copies a Retry with ``new()`` for every attempt, passing only its own arguments:
+    # our two settings travel as attributes of a subclass made for this policy.
+    policy = type("_PolicyRetry", (_Retry,), {"max_retry_after_s": float(max_retry_after_s), "cancel": cancel})
+    return policy(
         total=retries,
         connect=retries,
         read=retries,
@@ -76,7 +125,8 @@ def make_retry(retries: int, backoff_s: float) -> Retry:
 
 
 def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float = 1.0,
-                 pool_size: int = 8) -> ArchiveSession:
+                 pool_size: int = 8, *, max_retry_after_s: float = 120.0,
+                 cancel: threading.Event | None = None) -> ArchiveSession:
     """An :class:`internetarchive.ArchiveSession` aimed at ``base_url`` with our retry policy.
 
     ``ArchiveSession`` appends ``.archive.org`` to a configured host that lacks it, so the
@@ -93,6 +143,10 @@ def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float
         Retry backoff factor [s].
     pool_size : int
         Connections kept per host.
+    max_retry_after_s : float
+        Longest ``Retry-After`` wait obeyed [s] (see :func:`make_retry`).
+    cancel : threading.Event, optional
+        Ends retry waits at once when set (Ctrl-C).
 
     Returns
     -------
@@ -114,7 +168,7 @@ def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float
         # Never hand archive.org credentials from the user's ia.ini to another server.
         session.access_key = session.secret_key = None
         session.cookies.clear()
-    retry = make_retry(retries, backoff_s)
+    retry = make_retry(retries, backoff_s, max_retry_after_s=max_retry_after_s, cancel=cancel)
     session.http_adapter_kwargs = {"max_retries": retry, "pool_connections": pool_size, "pool_maxsize": pool_size}
     adapter = HTTPAdapter(**session.http_adapter_kwargs)
     # Mount on the scheme, not only on the host: archive.org redirects downloads to data nodes

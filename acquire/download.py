@@ -22,9 +22,11 @@ from acquire.archive import make_session, resolve_base_url, scrape
 from acquire.config import DownloadConfig
 from acquire.manifest import (ManifestError, select_tracks, load_eras, load_tracks, merge_tracks,
                               read_tracks_or_empty, write_csv_atomic, years_within_eras)
-from acquire.transfer import (TransferError, TransferResult, UnsafePathError, VerifiedRecord, download_file,
+from acquire.transfer import (Cancellation, TransferCancelled, TransferError, TransferResult, UnsafePathError,
+                              VerifiedRecord, download_file,
                               md5_of_file, safe_target)
-from jazzcnn.files import FolderBusyError, lock_folder, remove_stale_temporaries
+from jazzcnn.errors import NotWritableError
+from jazzcnn.files import FolderBusyError, ensure_writable, lock_folder, remove_stale_temporaries
 
 #: Exit statuses of :func:`run_download`.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
@@ -154,13 +156,15 @@ def check_free_space(path: Path, needed: int, margin: int) -> tuple[bool, int]:
     return free >= needed + margin, free
 
 
-def _local_session(cfg: DownloadConfig, base_url: str):
+def _local_session(cfg: DownloadConfig, base_url: str, cancellation: Cancellation | None = None):
     """One library session per worker thread (requests sessions are not guaranteed thread-safe)."""
     store = threading.local()
 
     def get():
         if not hasattr(store, "session"):
-            store.session = make_session(base_url, cfg.retries, cfg.backoff_s, pool_size=2)
+            store.session = make_session(base_url, cfg.retries, cfg.backoff_s, pool_size=2,
+                                         max_retry_after_s=cfg.max_retry_after_s,
+                                         cancel=cancellation.event if cancellation else None)
         return store.session
 
     return get
@@ -190,11 +194,15 @@ def run_download(cfg: DownloadConfig) -> int:
     except ManifestError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    for name, value in (("workers", cfg.workers), ("retries", cfg.retries)):
-        if value < 1:
-            print(f"error: --{name} must be at least 1, got {value}", file=sys.stderr)
-            return EXIT_USAGE
 
+    try:  # before any network work: both folders must take files
+        if cfg.scrape:
+            ensure_writable(manifests, "manifests folder (tracks.csv is written there)")
+        if not cfg.dry_run:
+            ensure_writable(root, "audio folder")
+    except NotWritableError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     # One run per audio folder: two would write the same .part files. A dry run on a fresh machine
     # creates no folder, so it takes no lock.
     lock = None
@@ -222,7 +230,7 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
     if cfg.scrape:
         print(f"scraping collection {cfg.collection!r} from {base_url} (format {cfg.format!r})")
         try:
-            session = make_session(base_url, cfg.retries, cfg.backoff_s)
+            session = make_session(base_url, cfg.retries, cfg.backoff_s, max_retry_after_s=cfg.max_retry_after_s)
         except ValueError as e:  # a bad URL, or half of the IA_* key pair set in the environment
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USAGE
@@ -289,19 +297,17 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
 def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, record: VerifiedRecord) -> list[TransferResult]:
     if not len(plan.todo):
         return []
-    session_for = _local_session(cfg, base_url)
+    cancellation = Cancellation()
+    session_for = _local_session(cfg, base_url, cancellation)
     total_bytes = int(pd.array(plan.todo["size_bytes"], dtype="Int64").fillna(0).sum())
     bytes_bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes", position=0,
                      mininterval=0.5, dynamic_ncols=True)
     files_bar = tqdm(total=len(plan.todo), unit="file", desc="files", position=1, mininterval=0.5, dynamic_ncols=True)
     lock = threading.Lock()
-    cancel = threading.Event()
 
     def progress(n: int) -> None:
-        # Called for every chunk, so it is also where a Ctrl-C reaches the transfers: raising
-        # here stops a worker mid-file and leaves its .part for the next run to resume.
-        if cancel.is_set():
-            raise _Cancelled
+        if cancellation.is_set():
+            raise TransferCancelled("cancelled")
         with lock:
             bytes_bar.update(n)
 
@@ -318,7 +324,7 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
         try:
             got, resumed = download_file(
                 session, url, target, size, row["md5"], timeout_s=cfg.timeout_s, attempts=cfg.retries,
-                backoff_s=cfg.backoff_s, progress=progress, params={"cnt": "0"},
+                backoff_s=cfg.backoff_s, progress=progress, params={"cnt": "0"}, cancellation=cancellation,
             )
         except TransferError as e:
             record.discard(ident, name)
@@ -344,8 +350,9 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
             if res.status == "failed":
                 tqdm.write(f"failed: {res.identifier}/{res.file}: {res.reason}")
     except BaseException:
-        # Ctrl-C: stop the workers at their next chunk instead of waiting for whole files.
-        cancel.set()
+        # Ctrl-C: abort open transfers (even one blocked on a hung connection) and retry waits,
+        # so the workers stop within a second; their .part files stay for the next run.
+        cancellation.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
@@ -353,10 +360,6 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
         bytes_bar.close()
         files_bar.close()
     return results
-
-
-class _Cancelled(Exception):
-    """Raised inside workers to stop them after a Ctrl-C."""
 
 
 def _summary(results: list[TransferResult], problems: list[str]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ import pandas as pd
 import requests
 import urllib3
 
-from jazzcnn.files import atomic_write_text
+from jazzcnn.files import atomic_write_text, file_digest
 
 VERIFIED_COLUMNS = ["identifier", "file", "size_bytes", "md5"]
 CHUNK_BYTES = 1 << 20
@@ -78,30 +79,15 @@ def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
     return Path(audio_dir) / identifier / name
 
 
-def md5_of_file(path: Path, chunk_bytes: int = CHUNK_BYTES) -> str:
-    """MD5 hex digest of a file.
-
-    Parameters
-    ----------
-    path : Path
-    chunk_bytes : int
-        Read size [bytes].
-
-    Returns
-    -------
-    str
-        32 lower-case hex digits.
+def md5_of_file(path: Path) -> str:
+    """MD5 hex digest of a file (the archive's checksum), 32 lower-case hex digits.
 
     Raises
     ------
     OSError
         If the file cannot be read.
     """
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_bytes), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 class VerifiedRecord:
@@ -187,12 +173,6 @@ class VerifiedRecord:
             self._save()
 
 
-def _hash_file_into(hasher, path: Path, chunk_bytes: int) -> None:
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_bytes), b""):
-            hasher.update(block)
-
-
 @dataclass
 class TransferResult:
     """Outcome of one file: ``status`` is ``downloaded``, ``skipped`` or ``failed``."""
@@ -205,13 +185,73 @@ class TransferResult:
     resumed: int = 0
 
 
+def _update_from_file(hasher, path: Path) -> None:
+    """Feed a file's bytes into a running hash (the .part prefix of a resumed transfer)."""
+    with open(path, "rb") as fh:
+        hashlib.file_digest(fh, lambda: hasher)
+
+
 class TransferError(Exception):
     """A file could not be downloaded and verified; the message says why."""
 
 
+class TransferCancelled(Exception):
+    """The run was cancelled (Ctrl-C) while this transfer or its retry wait was under way."""
+
+
+class Cancellation:
+    """Stops transfers running in worker threads at once (Ctrl-C).
+
+    A worker blocked reading a hung connection does not see a flag until its read timeout (60 s by
+    default) runs out; :meth:`cancel` therefore also shuts down the socket of every open response,
+    which makes the blocked read return at once. Retry waits watch :attr:`event`.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set = set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` [s]; raise :class:`TransferCancelled` at once when cancelled."""
+        if self.event.wait(max(0.0, seconds)):
+            raise TransferCancelled("cancelled")
+
+    def register(self, resp) -> None:
+        with self._lock:
+            self._open.add(resp)
+        if self.event.is_set():
+            _abort(resp)
+
+    def unregister(self, resp) -> None:
+        with self._lock:
+            self._open.discard(resp)
+
+    def cancel(self) -> None:
+        """Set the event and abort every open response."""
+        self.event.set()
+        with self._lock:
+            responses = list(self._open)
+        for resp in responses:
+            _abort(resp)
+
+
+def _abort(resp) -> None:
+    """Shut a streaming response's socket down, waking a thread blocked reading it."""
+    try:
+        sock = resp.raw._connection.sock  # urllib3 2: the HTTPConnection of a streamed response
+        sock.shutdown(socket.SHUT_RDWR)
+    except (AttributeError, OSError):
+        pass
+
+
 def download_file(session: requests.Session, url: str, target: Path, size: int | None, md5: str,
                   timeout_s: float = 60.0, attempts: int = 6, backoff_s: float = 1.0,
-                  progress=None, chunk_bytes: int = CHUNK_BYTES, params: dict | None = None) -> tuple[int, int]:
+                  progress=None, chunk_bytes: int = CHUNK_BYTES, params: dict | None = None,
+                  cancellation: Cancellation | None = None) -> tuple[int, int]:
     """Download ``url`` to ``target`` through ``target.part``, resuming and verifying it.
 
     An existing ``.part`` is resumed with ``Range: bytes=N-``; so is a body cut off mid-way
@@ -234,7 +274,7 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
     timeout_s : float
         Connect and read timeout [s].
     attempts : int
-        Resume attempts after transfers that broke off without progress.
+        Resumes allowed after transfers that broke off without progress (0: one try only).
     backoff_s : float
         First wait between resume attempts [s].
     progress : callable, optional
@@ -243,6 +283,8 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         Read size [bytes].
     params : dict, optional
         Query parameters of the request.
+    cancellation : Cancellation, optional
+        Stops the transfer at once when cancelled; the ``.part`` stays for the next run.
 
     Returns
     -------
@@ -255,6 +297,8 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
     ------
     TransferError
         HTTP errors after retries, a transfer that kept failing, a size or MD5 mismatch.
+    TransferCancelled
+        ``cancellation`` was cancelled.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
@@ -269,8 +313,13 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         hasher = hashlib.md5()
         got_this_try = 0
+        if cancellation is not None and cancellation.is_set():
+            raise TransferCancelled(f"cancelled: {url}")
+        resp = None
         try:
             with session.get(url, stream=True, timeout=timeout_s, headers=headers, params=params) as resp:
+                if cancellation is not None:
+                    cancellation.register(resp)
                 if resp.status_code == 416 and offset:
                     # The .part already holds everything the server has; verify it as it is.
                     pass
@@ -282,10 +331,10 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
                         part.unlink()
                         continue
                     resumed += 1
-                    _hash_file_into(hasher, part, chunk_bytes)
+                    _update_from_file(hasher, part)
                     mode = "ab"
                 elif resp.status_code == 416:
-                    _hash_file_into(hasher, part, chunk_bytes)
+                    _update_from_file(hasher, part)
                     mode = None
                 else:
                     # A 200 to a Range request means the server sent the whole file again.
@@ -311,12 +360,21 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                 urllib3.exceptions.HTTPError) as e:
             received += got_this_try
+            if cancellation is not None and cancellation.is_set():
+                raise TransferCancelled(f"cancelled: {url}") from None  # we shut the socket ourselves
             if got_this_try == 0:
                 failures += 1
-                if failures >= attempts:
+                if failures > attempts:
                     raise TransferError(f"transfer kept failing after {failures} attempts: {e}") from None
-                time.sleep(backoff_s * 2 ** (failures - 1))
+                wait = backoff_s * 2 ** (failures - 1)
+                if cancellation is not None:
+                    cancellation.wait(wait)
+                else:
+                    time.sleep(wait)
             continue  # resume from what the .part now holds
+        finally:
+            if cancellation is not None and resp is not None:
+                cancellation.unregister(resp)
         have = part.stat().st_size
         if size is not None and have != size:
             part.unlink()

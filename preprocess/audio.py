@@ -108,8 +108,8 @@ def iter_decode(
     Raises
     ------
     AudioError
-        ``unreadable`` (missing, no permission, a folder), ``corrupt`` (not audio, damaged header or
-        decoder error), ``empty`` (zero-byte file),
+        ``unreadable`` (missing, no permission, a folder), ``corrupt`` (not audio, damaged header,
+        decoder error, or NaN/infinite samples), ``empty`` (zero-byte file),
         ``truncated`` (see :func:`_check_truncated`).
     """
     path = Path(path)
@@ -139,6 +139,10 @@ def iter_decode(
             if n <= 0:
                 break
             block = buf[:n]
+            if not np.isfinite(block).all():
+                # A float file with a NaN/inf stretch is damaged; cutting it as "silence" would hide that.
+                bad = decoded + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+                raise AudioError("corrupt", f"{path}: NaN or infinite samples from {bad / sr_in:.2f} s on")
             decoded += n
             mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
             # buf is reused for the next block: hand out a copy when no resampler made one.

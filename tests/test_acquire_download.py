@@ -394,3 +394,37 @@ def test_file_without_md5_is_checked_by_size_and_not_fetched_again(work, capsys)
         assert download(srv, work) == 0
         assert len(downloads(srv)) == 1
         assert (work / "data" / "audio" / item.identifier / "nomd5.mp3").read_bytes() == data
+
+
+def test_ctrl_c_stops_a_hung_transfer_at_once_and_keeps_its_part(server, work, items):
+    hung = MP3S[0]
+    server.faults.stall_after(dl_path(*hung), 1500, seconds=60)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "jazzcnn", *args(server, work, "--workers", "2"), "--timeout-s", "60"]
+    child = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    part = work / "data" / "audio" / hung[0] / (hung[1] + ".part")
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size == 1500):
+        assert child.poll() is None and time.monotonic() < deadline, "child never reached the hung file"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the other worker finishes its files; this one is blocked reading the socket
+    t0 = time.monotonic()
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert child.returncode == 130 and "interrupted" in err, err
+    assert took < 3.0, f"Ctrl-C took {took:.1f} s to stop a hung transfer"
+    assert part.stat().st_size == 1500  # kept for the next run to resume
+    server.faults.clear()
+    assert download(server, work) == 0
+    assert (work / "data" / "audio" / hung[0] / hung[1]).read_bytes() == served(items, *hung)
+
+
+def test_long_retry_after_is_capped_and_announced(server, work, capsys):
+    target = MP3S[0]
+    server.faults.fail_next(dl_path(*target), 503, times=1, retry_after=3600)
+    t0 = time.monotonic()
+    assert download(server, work, "--max-examples", "1", "--max-retry-after-s", "0.5") == 0
+    assert time.monotonic() - t0 < 20
+    err = capsys.readouterr().err
+    assert "asked to wait 3600 s before a retry (Retry-After); waiting 0.5 s instead" in err, err
