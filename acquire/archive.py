@@ -20,9 +20,9 @@ from internetarchive import ArchiveSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from acquire.manifest import TRACK_COLUMNS
-from acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
-from acquire.transfer import TransferCancelled, unsafe_name_reason
+from jazzcnn.acquire.manifests import TRACK_COLUMNS
+from jazzcnn.acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
+from jazzcnn.acquire.transfer import TransferCancelled, unsafe_name_reason
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def make_retry(retries: int, backoff_s: float, *, max_retry_after_s: float = 120
     max_retry_after_s : float
         Longest ``Retry-After`` wait obeyed [s]; a longer one is cut to this and logged.
     cancel : threading.Event, optional
-        When set, every wait ends at once with :class:`~acquire.transfer.TransferCancelled`.
+        When set, every wait ends at once with :class:`~jazzcnn.acquire.transfer.TransferCancelled`.
 
     Returns
     -------

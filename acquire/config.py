@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jazzcnn.settings import setting, stage_config
+from jazzcnn.core.settings import setting, stage_config
 
 
 @stage_config

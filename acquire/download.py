@@ -2,15 +2,18 @@
 
 Steps: search + metadata (through the ``internetarchive`` library) -> merge into ``tracks.csv``
 (user-edited columns win) -> select rows (format, ``--eras``, ``--limit``, ``--max-examples``)
--> size preflight per era and free-space check -> parallel verified transfers with progress bars
--> summary listing every failure. The exit status is non-zero when any file failed.
+-> size preflight per era and free-space check -> parallel verified transfers with progress bars.
+:func:`download` returns a :class:`DownloadResult` listing every file's outcome and raises on
+unusable input; the command line prints the preflight and the summary.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,23 +21,30 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from acquire.archive import make_session, resolve_base_url, scrape
-from acquire.config import DownloadConfig
-from acquire.manifest import (ManifestError, select_tracks, load_eras, load_tracks, merge_tracks,
-                              read_tracks_or_empty, write_csv_atomic, years_within_eras)
-from acquire.transfer import (Cancellation, TransferCancelled, TransferError, TransferResult, UnsafePathError,
-                              VerifiedRecord, download_file,
-                              md5_of_file, safe_target)
-from jazzcnn.errors import NotWritableError
-from jazzcnn.files import FolderBusyError, ensure_writable, lock_folder, remove_stale_temporaries
+from jazzcnn.acquire.archive import ScrapeResult, make_session, resolve_base_url, scrape
+from jazzcnn.acquire.config import DownloadConfig
+from jazzcnn.acquire.manifests import (load_eras, load_tracks, merge_tracks, read_tracks_or_empty, select_tracks,
+                                       write_csv_atomic, years_within_eras)
+from jazzcnn.acquire.transfer import (Cancellation, TransferCancelled, TransferError, TransferResult, UnsafePathError,
+                                      VerifiedRecord, download_file, md5_of_file, safe_target)
+from jazzcnn.core.errors import JazzcnnError, SettingsError
+from jazzcnn.core.files import ensure_writable, lock_folder, remove_stale_temporaries
+from jazzcnn.core.paths import DataPaths, ManifestPaths
 
-#: Exit statuses of :func:`run_download`.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
+log = logging.getLogger(__name__)
+
+
+class ScrapeError(JazzcnnError, RuntimeError):
+    """The collection's search failed (after retries); nothing was downloaded."""
+
+
+class NotEnoughSpaceError(JazzcnnError, OSError):
+    """The disk lacks room for the planned download plus the margin; nothing was downloaded."""
 
 
 def audio_dir(data_dir: Path) -> Path:
     """Download root ``DATA_DIR/audio``; files land in ``<root>/<identifier>/<file>``."""
-    return Path(data_dir) / "audio"
+    return DataPaths(data_dir).audio
 
 
 @dataclass
@@ -113,24 +123,27 @@ def _human(n: float) -> str:
     return str(n)
 
 
-def print_preflight(plan: Plan, out=None) -> None:
-    """Print files and bytes per era, selected and still to fetch.
+def preflight_text(plan: Plan) -> str:
+    """The size preflight: files and bytes per era, selected and still to fetch.
 
     Parameters
     ----------
     plan : Plan
-        From :func:`plan_downloads`; sizes in bytes, printed in kB/MB/GB (powers of 1000).
-    out : file, optional
-        Where to print; default stdout.
+        From :func:`plan_downloads`; sizes in bytes, shown in kB/MB/GB (powers of 1000).
+
+    Returns
+    -------
+    str
+        Several lines, the last one the totals.
     """
-    out = out or sys.stdout
-    print("size preflight (era: files, bytes selected | still to fetch):", file=out)
+    lines = ["size preflight (era: files, bytes selected | still to fetch):"]
     for era, r in plan.per_era.iterrows():
-        print(f"  {era:<20} {r['files']:>5} files {_human(r['bytes']):>10} | "
-              f"{r['to_fetch_files']:>5} files {_human(r['to_fetch_bytes']):>10}", file=out)
+        lines.append(f"  {era:<20} {r['files']:>5} files {_human(r['bytes']):>10} | "
+                     f"{r['to_fetch_files']:>5} files {_human(r['to_fetch_bytes']):>10}")
     tot = plan.per_era.sum()
-    print(f"  {'total':<20} {int(tot.get('files', 0)):>5} files {_human(tot.get('bytes', 0)):>10} | "
-          f"{len(plan.todo):>5} files {_human(plan.bytes_needed):>10} to download", file=out)
+    lines.append(f"  {'total':<20} {int(tot.get('files', 0)):>5} files {_human(tot.get('bytes', 0)):>10} | "
+                 f"{len(plan.todo):>5} files {_human(plan.bytes_needed):>10} to download")
+    return "\n".join(lines)
 
 
 def check_free_space(path: Path, needed: int, margin: int) -> tuple[bool, int]:
@@ -170,70 +183,118 @@ def _local_session(cfg: DownloadConfig, base_url: str, cancellation: Cancellatio
     return get
 
 
-def run_download(cfg: DownloadConfig) -> int:
-    """Run ``jazzcnn download``.
+@dataclass
+class DownloadResult:
+    """What one ``jazzcnn download`` run did.
+
+    Attributes
+    ----------
+    base_url : str
+        The server talked to.
+    scraped : ScrapeResult or None
+        The scrape (None with ``scrape=False``): rows, notes, problems, failures.
+    tracks_rows : int
+        Rows in ``tracks.csv`` after the merge.
+    plan : Plan or None
+        Files to fetch and already verified, bytes per era.
+    results : list of TransferResult
+        One per file: ``downloaded``, ``skipped`` (already verified) or ``failed`` (with the
+        reason); scrape failures and refused names appear as ``failed`` too.
+    problems : list of str
+        Implausible years and unparseable durations found in the metadata.
+    warnings : list of str
+        Files verified by size only (no MD5 in the metadata).
+    dry_run : bool
+    """
+
+    base_url: str
+    scraped: ScrapeResult | None = None
+    tracks_rows: int = 0
+    plan: Plan | None = None
+    results: list[TransferResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[TransferResult]:
+        """The files that failed, sorted by identifier and file."""
+        return sorted((r for r in self.results if r.status == "failed"), key=lambda r: (r.identifier, r.file))
+
+    def count(self, status: str) -> int:
+        """Files with ``status`` (``downloaded``, ``skipped`` or ``failed``)."""
+        return sum(r.status == status for r in self.results)
+
+
+def download(cfg: DownloadConfig, *, on_plan: Callable[[DownloadResult], None] | None = None,
+             progress: bool = True) -> DownloadResult:
+    """Run ``jazzcnn download``: scrape, merge ``tracks.csv``, plan, and fetch every selected file.
 
     Parameters
     ----------
     cfg : DownloadConfig
+    on_plan : callable, optional
+        Called with the result so far (scrape, plan, problems) once the plan is made and before
+        any transfer starts, e.g. to show the size preflight.
+    progress : bool
+        Show progress bars on stderr.
 
     Returns
     -------
-    int
-        0 when every selected file is verified on disk (or on a dry run); 1 when any file failed;
-        2 on a manifest or usage error; 3 when the disk lacks room.
+    DownloadResult
+        Failed files are listed, not raised: the other files go on.
+
+    Raises
+    ------
+    ManifestError
+        ``eras.csv``/``tracks.csv`` unusable, or an unknown era in ``cfg.eras``.
+    SettingsError
+        ``cfg.ia_base_url`` is not an http(s) URL.
+    FolderBusyError
+        Another download holds ``DATA_DIR/audio``.
+    NotWritableError
+        The manifests or audio folder cannot be written (checked before any network work).
+    ScrapeError
+        The collection's search failed.
+    NotEnoughSpaceError
+        The disk lacks room for the planned download.
     """
     base_url = resolve_base_url(cfg.ia_base_url)
-    manifests = Path(cfg.manifests_dir)
-    tracks_path, eras_path = manifests / "tracks.csv", manifests / "eras.csv"
-    root = audio_dir(cfg.data_dir)
-    try:
-        eras = load_eras(eras_path)
-        if cfg.eras:
-            years_within_eras(None, None, eras, list(cfg.eras))  # unknown era names fail early
-    except ManifestError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-
-    try:  # before any network work: both folders must take files
-        if cfg.scrape:
-            ensure_writable(manifests, "manifests folder (tracks.csv is written there)")
-        if not cfg.dry_run:
-            ensure_writable(root, "audio folder")
-    except NotWritableError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+    manifests = ManifestPaths(cfg.manifests_dir)
+    root = DataPaths(cfg.data_dir).audio
+    eras = load_eras(manifests.eras)
+    if cfg.eras:
+        years_within_eras(None, None, eras, list(cfg.eras))  # unknown era names fail early
+    # before any network work: both folders must take files
+    if cfg.scrape:
+        ensure_writable(manifests.root, "manifests folder (tracks.csv is written there)")
+    if not cfg.dry_run:
+        ensure_writable(root, "audio folder")
     # One run per audio folder: two would write the same .part files. A dry run on a fresh machine
     # creates no folder, so it takes no lock.
     lock = None
     if root.exists() or not cfg.dry_run:
-        try:
-            lock = lock_folder(root, "download")
-        except FolderBusyError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_USAGE
+        lock = lock_folder(root, "download")
         # A run killed inside an atomic write leaves its temporary file behind; holding the lock
         # makes removing it safe.
         remove_stale_temporaries(root, ["verified.csv"])
-        remove_stale_temporaries(manifests, ["tracks.csv"])
+        remove_stale_temporaries(manifests.root, ["tracks.csv"])
     try:
-        return _download(cfg, base_url, eras, tracks_path, root)
+        return _download(cfg, base_url, eras, manifests.tracks, root, on_plan, progress)
     finally:
         if lock is not None:
             lock.close()
 
 
-def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_path: Path, root: Path) -> int:
-    """The body of :func:`run_download`, run while holding the lock on ``root``."""
-    problems: list[str] = []
-    scrape_failures: list[TransferResult] = []
+def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_path: Path, root: Path,
+              on_plan, progress: bool) -> DownloadResult:
+    """The body of :func:`download`, run while holding the lock on ``root``."""
+    result = DownloadResult(base_url=base_url, dry_run=cfg.dry_run)
     if cfg.scrape:
-        print(f"scraping collection {cfg.collection!r} from {base_url} (format {cfg.format!r})")
         try:
             session = make_session(base_url, cfg.retries, cfg.backoff_s, max_retry_after_s=cfg.max_retry_after_s)
         except ValueError as e:  # a bad URL, or half of the IA_* key pair set in the environment
-            print(f"error: {e}", file=sys.stderr)
-            return EXIT_USAGE
+            raise SettingsError(str(e)) from None
 
         def keep(identifier, years):
             if not cfg.eras:
@@ -245,64 +306,57 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
 
         try:
             scraped = scrape(session, cfg.collection, cfg.format, keep=keep, limit=cfg.limit, timeout_s=cfg.timeout_s,
-                             workers=cfg.workers, session_for=_local_session(cfg, base_url))
+                             workers=cfg.workers, session_for=_local_session(cfg, base_url), log=log.debug)
         except Exception as e:  # search failures come as requests or ValueError from the library
-            print(f"error: scraping {cfg.collection!r} at {base_url} failed: {e}", file=sys.stderr)
-            return EXIT_FAILED
-        problems.extend(scraped.problems)
-        scrape_failures = [TransferResult(i, "*", "failed", why) for i, why in scraped.failed]
-        scrape_failures += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
-        for p in scraped.problems:
-            print(f"warning: {p}")
-        try:
-            merged = merge_tracks(read_tracks_or_empty(tracks_path), scraped.rows)
-        except (ValueError, KeyError) as e:
-            print(f"error: {tracks_path}: {e}", file=sys.stderr)
-            return EXIT_USAGE
+            raise ScrapeError(f"scraping {cfg.collection!r} at {base_url} failed: {e}") from None
+        result.scraped = scraped
+        result.problems.extend(scraped.problems)
+        result.results += [TransferResult(i, "*", "failed", why) for i, why in scraped.failed]
+        result.results += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
+        merged = merge_tracks(read_tracks_or_empty(tracks_path), scraped.rows)
         write_csv_atomic(merged, tracks_path)
-        print(f"{tracks_path}: {len(scraped.rows)} rows scraped from {len(scraped.identifiers)} items, {len(merged)} rows in all")
-    try:
-        tracks = load_tracks(tracks_path, eras)
-        selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit)
-    except ManifestError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        result.tracks_rows = len(merged)
+    tracks = load_tracks(tracks_path, eras)
+    if not cfg.scrape:
+        result.tracks_rows = len(tracks)
+    selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit)
     if cfg.max_examples is not None:
-        selected = selected.head(max(0, cfg.max_examples))
+        selected = selected.head(cfg.max_examples)
 
     record = VerifiedRecord(root / "verified.csv")
     plan = plan_downloads(selected, root, record)
-    print_preflight(plan)
+    result.plan = plan
+    result.results += list(plan.refused)
+    result.results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
+    if on_plan is not None:
+        on_plan(result)
     if cfg.dry_run:
         record.save()  # files found intact on disk while planning stay recorded
-        print("dry run: nothing downloaded")
-        return _summary(scrape_failures + list(plan.refused)
-                        + [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done], problems)
+        return result
     ok, free = check_free_space(root, plan.bytes_needed, cfg.free_space_margin_bytes)
     if not ok:
-        print(f"error: not enough disk space under {root}: {_human(plan.bytes_needed)} to download + "
-              f"{_human(cfg.free_space_margin_bytes)} margin, {_human(free)} free; nothing downloaded",
-              file=sys.stderr)
-        return EXIT_NO_SPACE
-
-    results = scrape_failures + list(plan.refused)
-    results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
+        raise NotEnoughSpaceError(
+            f"not enough disk space under {root}: {_human(plan.bytes_needed)} to download + "
+            f"{_human(cfg.free_space_margin_bytes)} margin, {_human(free)} free; nothing downloaded")
     try:
-        results += _transfer_all(cfg, base_url, plan, root, record)
+        result.results += _transfer_all(cfg, result, plan, root, record, progress)
     finally:
         record.save()  # also after Ctrl-C: what was verified stays recorded
-    return _summary(results, problems)
+    return result
 
 
-def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, record: VerifiedRecord) -> list[TransferResult]:
+def _transfer_all(cfg: DownloadConfig, result: DownloadResult, plan: Plan, root: Path, record: VerifiedRecord,
+                  progress: bool) -> list[TransferResult]:
     if not len(plan.todo):
         return []
     cancellation = Cancellation()
-    session_for = _local_session(cfg, base_url, cancellation)
+    session_for = _local_session(cfg, result.base_url, cancellation)
     total_bytes = int(pd.array(plan.todo["size_bytes"], dtype="Int64").fillna(0).sum())
+    hide = None if progress else True
     bytes_bar = tqdm(total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024, desc="bytes", position=0,
-                     mininterval=0.5, dynamic_ncols=True)
-    files_bar = tqdm(total=len(plan.todo), unit="file", desc="files", position=1, mininterval=0.5, dynamic_ncols=True)
+                     mininterval=0.5, dynamic_ncols=True, disable=hide, file=sys.stderr)
+    files_bar = tqdm(total=len(plan.todo), unit="file", desc="files", position=1, mininterval=0.5,
+                     dynamic_ncols=True, disable=hide, file=sys.stderr)
     lock = threading.Lock()
 
     def progress(n: int) -> None:
@@ -335,7 +389,7 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
             # Without an MD5 in the metadata the size is all there is to check (download_file did);
             # recording it keeps a re-run from fetching the file again.
             if not row["md5"]:
-                tqdm.write(f"warning: {ident}/{name}: the metadata has no MD5; verified by size only")
+                result.warnings.append(f"{ident}/{name}: the metadata has no MD5; verified by size only")
             record.add(ident, name, size, row["md5"] or "")
         return TransferResult(ident, name, "downloaded", bytes_received=got, resumed=resumed)
 
@@ -348,7 +402,7 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
             results.append(res)
             files_bar.update(1)
             if res.status == "failed":
-                tqdm.write(f"failed: {res.identifier}/{res.file}: {res.reason}")
+                log.warning("failed: %s/%s: %s", res.identifier, res.file, res.reason)
     except BaseException:
         # Ctrl-C: abort open transfers (even one blocked on a hung connection) and retry waits,
         # so the workers stop within a second; their .part files stay for the next run.
@@ -360,21 +414,3 @@ def _transfer_all(cfg: DownloadConfig, base_url: str, plan: Plan, root: Path, re
         bytes_bar.close()
         files_bar.close()
     return results
-
-
-def _summary(results: list[TransferResult], problems: list[str]) -> int:
-    counts = {s: sum(r.status == s for r in results) for s in ("downloaded", "skipped", "failed")}
-    got = sum(r.bytes_received for r in results)
-    print(f"summary: {counts['downloaded']} downloaded ({_human(got)}), {counts['skipped']} already verified, "
-          f"{counts['failed']} failed")
-    if problems:
-        print(f"metadata problems ({len(problems)}):")
-        for p in problems:
-            print(f"  {p}")
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        print(f"failures ({len(failed)}):")
-        for r in sorted(failed, key=lambda r: (r.identifier, r.file)):
-            print(f"  {r.identifier}/{r.file}: {r.reason}")
-        return EXIT_FAILED
-    return EXIT_OK

@@ -21,7 +21,7 @@ import pandas as pd
 import requests
 import urllib3
 
-from jazzcnn.files import atomic_write_text, file_digest
+from jazzcnn.core.files import atomic_write_text, file_digest
 
 VERIFIED_COLUMNS = ["identifier", "file", "size_bytes", "md5"]
 CHUNK_BYTES = 1 << 20
@@ -262,7 +262,7 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
     Parameters
     ----------
     session : requests.Session
-        The library's session, with the retry adapter mounted (:func:`acquire.archive.make_session`).
+        The library's session, with the retry adapter mounted (:func:`jazzcnn.acquire.archive.make_session`).
     url : str
         File URL (``internetarchive.File.url``).
     target : Path

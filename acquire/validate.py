@@ -1,18 +1,17 @@
-"""``jazzcnn validate``: check downloaded files against ``tracks.csv`` (size and MD5)."""
+"""``jazzcnn validate``: check downloaded files against ``tracks.csv`` (size and MD5), as its own verb."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from acquire.config import ValidateConfig
-from acquire.download import audio_dir
-from acquire.manifest import select_tracks
-from acquire.manifest import ManifestError, load_eras, load_tracks
-from acquire.transfer import UnsafePathError, VerifiedRecord, md5_of_file, safe_target
+from jazzcnn.acquire.config import ValidateConfig
+from jazzcnn.acquire.manifests import load_eras, load_tracks, select_tracks
+from jazzcnn.acquire.transfer import UnsafePathError, VerifiedRecord, md5_of_file, safe_target
+from jazzcnn.core.files import lock_folder
+from jazzcnn.core.paths import DataPaths, ManifestPaths
 
 
 @dataclass
@@ -31,7 +30,7 @@ def validate_files(selected: pd.DataFrame, root: Path) -> ValidationReport:
     Parameters
     ----------
     selected : pd.DataFrame
-        Rows of ``tracks.csv`` (as from :func:`acquire.manifest.select_tracks`).
+        Rows of ``tracks.csv`` (as from :func:`jazzcnn.acquire.manifests.select_tracks`).
     root : Path
         ``DATA_DIR/audio``.
 
@@ -68,42 +67,38 @@ def validate_files(selected: pd.DataFrame, root: Path) -> ValidationReport:
     return rep
 
 
-def run_validate(cfg: ValidateConfig) -> int:
-    """Run ``jazzcnn validate``: print missing and corrupt files separately.
+def validate(cfg: ValidateConfig) -> ValidationReport:
+    """Run ``jazzcnn validate``: check every selected file, and forget bad ones in ``verified.csv``.
+
+    Holds the audio folder's lock while it works, as ``jazzcnn download`` does, so the two never
+    rewrite ``verified.csv`` at the same time.
 
     Returns
     -------
-    int
-        0 when every selected file is present and intact, 1 when any is missing or corrupt,
-        2 on a manifest error.
+    ValidationReport
+        Missing and corrupt files, separately.
+
+    Raises
+    ------
+    ManifestError
+        ``tracks.csv``/``eras.csv`` unusable.
+    FolderBusyError
+        A download is running on the same audio folder.
     """
-    manifests = Path(cfg.manifests_dir)
+    manifests = ManifestPaths(cfg.manifests_dir)
+    eras = load_eras(manifests.eras)
+    selected = select_tracks(load_tracks(manifests.tracks, eras), eras, cfg.format, list(cfg.eras), cfg.limit)
+    root = DataPaths(cfg.data_dir).audio
+    lock = lock_folder(root, "download") if root.exists() else None
     try:
-        eras = load_eras(manifests / "eras.csv")
-        tracks = load_tracks(manifests / "tracks.csv", eras)
-        selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit)
-    except ManifestError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    root = audio_dir(cfg.data_dir)
-    rep = validate_files(selected, root)
-    # Forget bad files in verified.csv so that the next download replaces them instead of
-    # trusting the record (it is rewritten only if that changes its content).
-    record = VerifiedRecord(root / "verified.csv")
-    for key, _ in rep.missing + rep.corrupt:
-        ident, _, name = key.partition("/")
-        record.discard(ident, name)
-    print(f"validated {rep.checked} {cfg.format!r} files: {rep.ok} ok, {len(rep.missing)} missing, "
-          f"{len(rep.corrupt)} corrupt")
-    if rep.missing:
-        print(f"missing ({len(rep.missing)}):")
-        for key, why in rep.missing:
-            print(f"  {key}: {why}")
-    if rep.corrupt:
-        print(f"corrupt ({len(rep.corrupt)}):")
-        for key, why in rep.corrupt:
-            print(f"  {key}: {why}")
-    if rep.missing or rep.corrupt:
-        print("rerun `make download` to fetch missing files and replace corrupt ones")
-        return 1
-    return 0
+        rep = validate_files(selected, root)
+        # Forget bad files in verified.csv so that the next download replaces them instead of
+        # trusting the record (it is rewritten only if that changes its content).
+        record = VerifiedRecord(root / "verified.csv")
+        for key, _ in rep.missing + rep.corrupt:
+            ident, _, name = key.partition("/")
+            record.discard(ident, name)
+    finally:
+        if lock is not None:
+            lock.close()
+    return rep

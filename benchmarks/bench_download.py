@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 def _serve(n_files: int, size_mb: int, queue, stop) -> None:
     import numpy as np
 
-    from acquire.archive_server import ArchiveServer, ServedFile, ServedItem
+    from jazzcnn.testing.archive_server import ArchiveServer, ServedFile, ServedItem
 
     rng = np.random.default_rng(0)
     items = [

@@ -1,11 +1,11 @@
-"""Input-pipeline throughput: the tf.data pipeline of ``train.data`` against plain numpy slicing.
+"""Input-pipeline throughput: the tf.data pipeline of ``jazzcnn.train.data`` against plain numpy slicing.
 
 Writes synthetic shards per the shard contract (int16 noise, 16 kHz) into a temporary folder,
 then delivers three-second training clips (random offsets, batches of 64) two ways, in the same
 run, from the same shards and the same clip positions:
 
 * baseline: numpy - draw positions, slice the memmaps, scale to float32 (no TensorFlow);
-* pipeline: ``train.data.train_dataset`` (tf.data + numpy_function + prefetch), iterated eagerly.
+* pipeline: ``jazzcnn.train.data.train_dataset`` (tf.data + numpy_function + prefetch), iterated eagerly.
 
 TensorFlow is limited to ``--threads`` CPU threads (default 2, the target machine). Prints both
 rates in clips/s and their ratio; exits 1 if the pipeline is below ``--target`` clips/s.
@@ -19,7 +19,6 @@ RAM) first-epoch reads are disk-bound instead.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -35,24 +34,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def write_shards(folder: Path, n_tapes: int = 40, segments: int = 4, seg_seconds: float = 60.0, per_shard: int = 8,
                  rate: int = 16000) -> pd.DataFrame:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    rows, buf, shard, off = [], [], 0, 0
-    n = int(seg_seconds * rate)
-    for t in range(n_tapes):
-        for s in range(segments):
-            rows.append({"identifier": f"tape{t:03d}", "file": "a.mp3", "segment": s, "shard": f"shard-{shard:05d}.pcm",
-                         "offset": off, "length": n, "start_s": s * seg_seconds})
-            buf.append(rng.integers(-8000, 8000, n, dtype=np.int16))
-            off += n
-            if len(buf) == per_shard:
-                np.concatenate(buf).astype("<i2").tofile(folder / f"shard-{shard:05d}.pcm")
-                buf, shard, off = [], shard + 1, 0
-    if buf:
-        np.concatenate(buf).astype("<i2").tofile(folder / f"shard-{shard:05d}.pcm")
-    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
-    (folder / "meta.json").write_text(json.dumps({"sample_rate": rate, "dtype": "int16"}))
-    return pd.DataFrame(rows)
+    """Noise shards in the shard format, written by the real shard writer."""
+    from jazzcnn.testing.shards import write_noise_shards
+
+    return write_noise_shards(folder, n_tapes=n_tapes, segments=segments, seg_seconds=seg_seconds,
+                              per_shard=per_shard, sample_rate=rate)
 
 
 def main() -> int:
@@ -68,7 +54,7 @@ def main() -> int:
 
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    from train.data import PCM_SCALE, ShardReader, load_shard_index, random_clip_batches, segments_for, train_dataset
+    from jazzcnn.train.data import PCM_SCALE, ShardReader, load_shard_index, random_clip_batches, segments_for, train_dataset
 
     clip = int(args.clip_seconds * 16000)
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,10 +34,10 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from acquire.manifest import TRACK_COLUMNS  # noqa: E402
-from preprocess.config import PreprocessConfig  # noqa: E402
-from preprocess.pipeline import run_preprocess  # noqa: E402
-from preprocess.synth import build_tape  # noqa: E402
+from jazzcnn.acquire.manifests import TRACK_COLUMNS  # noqa: E402
+from jazzcnn.preprocess.config import PreprocessConfig  # noqa: E402
+from jazzcnn.commands import run_preprocess  # noqa: E402
+from jazzcnn.testing.tapes import build_tape  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "audio"
 RATE = 44100
@@ -92,10 +92,10 @@ def librosa_speed(path: Path, duration: float, repeats: int) -> float:
 MEMORY_CHILD = """
 import pickle, resource, sys, time
 sys.path.insert(0, sys.argv[2])
-from preprocess.config import PreprocessConfig
-from preprocess.pipeline import _process_task
+from jazzcnn.preprocess.cleaning import CleaningOptions
+from jazzcnn.preprocess.pipeline import _process_task
 t0 = time.perf_counter()
-res = _process_task(("bench", "long.wav", sys.argv[1], None, PreprocessConfig()))
+res = _process_task(("bench", "long.wav", sys.argv[1], None, CleaningOptions()))
 blob = pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL)  # what a pool worker sends back
 assert res["error"] is None, res["error"]
 # VmHWM is the peak RSS of this program image. ru_maxrss would do on a fresh process, but Linux

@@ -40,8 +40,8 @@ def main() -> int:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from bench_input_pipeline import write_shards
 
-    from train.data import ShardReader, load_shard_index, segments_for, train_dataset
-    from train.models import PRESETS, build_model
+    from jazzcnn.train.data import ShardReader, load_shard_index, segments_for, train_dataset
+    from jazzcnn.train.models import PRESETS, build_model
 
     gpus = [] if args.cpu_only else tf.config.list_physical_devices("GPU")
     devices = [("CPU", "/CPU:0", False)] + [(f"GPU ({len(gpus)})", "/GPU:0", True)] * bool(gpus)

@@ -13,22 +13,22 @@ import logging
 import os
 import sys
 
-from jazzcnn.settings import SettingsError, add_config_arguments, config_from_args, load_config_file
+from jazzcnn.core.settings import SettingsError, add_config_arguments, config_from_args, load_config_file
 
-#: subcommand -> (config class, runner function, one-line help). Runners take the config and
-#: return the process exit status.
+#: subcommand -> (config class, command function, one-line help). Commands take the config and
+#: return the process exit status (see :mod:`jazzcnn.commands`).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "download": ("acquire.config:DownloadConfig", "acquire.download:run_download",
+    "download": ("jazzcnn.acquire.config:DownloadConfig", "jazzcnn.commands:run_download",
                  "scrape the collection into tracks.csv and download its audio, verified"),
-    "validate": ("acquire.config:ValidateConfig", "acquire.validate:run_validate",
+    "validate": ("jazzcnn.acquire.config:ValidateConfig", "jazzcnn.commands:run_validate",
                  "list missing and corrupt (size/MD5) downloaded files"),
-    "preprocess": ("preprocess.config:PreprocessConfig", "preprocess.pipeline:run_preprocess",
+    "preprocess": ("jazzcnn.preprocess.config:PreprocessConfig", "jazzcnn.commands:run_preprocess",
                    "16 kHz mono, commentary removed, written to shards"),
-    "train": ("train.config:TrainConfig", "train.training:run_train",
+    "train": ("jazzcnn.train.config:TrainConfig", "jazzcnn.commands:run_train",
               "train the Kapre CNN on era labels resolved from the manifests"),
-    "score": ("train.config:ScoreConfig", "train.scoring:run_score",
+    "score": ("jazzcnn.train.config:ScoreConfig", "jazzcnn.commands:run_score",
               "score a run on its held-out test tapes: matrices, plots, report"),
-    "predict": ("train.config:PredictConfig", "train.predict:run_predict",
+    "predict": ("jazzcnn.train.config:PredictConfig", "jazzcnn.commands:run_predict",
                 "era probabilities for any audio file, whole file and per clip"),
     "demo": ("jazzcnn.demo:DemoConfig", "jazzcnn.demo:run_demo",
              "generate a tiny synthetic collection, serve it locally and run every stage on it"),
@@ -59,30 +59,42 @@ class _Formatter(logging.Formatter):
         return msg if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {msg}"
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time (tests and tqdm replace it)."""
+class _StreamHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout``/``sys.stderr`` is at the time (tests and tqdm replace them).
+
+    Information goes to stdout with the command's other output; warnings and errors to stderr.
+    """
+
+    def __init__(self, errors: bool):
+        self._errors = errors
+        super().__init__()
+        if errors:
+            self.setLevel(logging.WARNING)
+        else:
+            self.addFilter(lambda record: record.levelno < logging.WARNING)
 
     @property
     def stream(self):
-        return sys.stderr
+        return sys.stderr if self._errors else sys.stdout
 
     @stream.setter
     def stream(self, value):
         pass
 
 
-#: Loggers of the library's packages: their notes and warnings reach the user through the CLI.
-LOGGERS = ("jazzcnn", "acquire", "preprocess", "train")
+#: Loggers of the library: its notes and warnings reach the user through the command line.
+LOGGERS = ("jazzcnn",)
 
 
 def setup_logging() -> None:
-    """Show the library's log messages (notes, warnings) on stderr, once."""
+    """Show the library's log messages (notes on stdout, warnings on stderr), once."""
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-            handler = _StderrHandler()
-            handler.setFormatter(_Formatter())
-            logger.addHandler(handler)
+        if not any(isinstance(h, _StreamHandler) for h in logger.handlers):
+            for errors in (False, True):
+                handler = _StreamHandler(errors)
+                handler.setFormatter(_Formatter())
+                logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
 

@@ -1,7 +1,7 @@
 """``jazzcnn demo``: the whole pipeline, offline, on a small generated collection.
 
-Generates tapes in code (:mod:`jazzcnn.demo_tapes`), serves them on 127.0.0.1 through the
-archive.org-compatible server of :mod:`acquire.archive_server`, then runs the real stages against
+Generates tapes in code (:mod:`jazzcnn.testing.demo_tapes`), serves them on 127.0.0.1 through the
+archive.org-compatible server of :mod:`jazzcnn.testing.archive_server`, then runs the real stages against
 it through ``--ia-base-url``: download, validate, preprocess, train (a short ``seed3s`` run) and
 score. The server is stopped when the demo ends, also on failure or Ctrl-C.
 """
@@ -19,11 +19,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from jazzcnn.demo_tapes import TAPE_RATE, DemoTape, make_collection
-from jazzcnn.settings import setting, stage_config
-
-REPO = Path(__file__).resolve().parent.parent
-
+from jazzcnn.acquire.manifests import read_commentary
+from jazzcnn.core.settings import setting, stage_config
+from jazzcnn.testing.demo_tapes import TAPE_RATE, DemoTape, make_collection
 
 @stage_config
 class DemoConfig:
@@ -41,7 +39,7 @@ class DemoConfig:
 
 def _item_for(tape: DemoTape, with_date: bool):
     """The archive item of one tape: WAV original, VBR MP3 and PNG derivatives, Niven-style metadata."""
-    from acquire.archive_server import ServedFile, ServedItem
+    from jazzcnn.testing.archive_server import ServedFile, ServedItem
 
     wav, mp3 = io.BytesIO(), io.BytesIO()
     sf.write(wav, tape.audio, TAPE_RATE, format="WAV", subtype="PCM_16")
@@ -73,7 +71,7 @@ def _item_for(tape: DemoTape, with_date: bool):
 
 
 def _catalogue_item():
-    from acquire.archive_server import ServedFile, ServedItem
+    from jazzcnn.testing.archive_server import ServedFile, ServedItem
 
     return ServedItem(
         identifier="davidwnivenjazz_catalogue",
@@ -133,22 +131,19 @@ def run_demo(cfg: DemoConfig) -> int:
     int
         0 on success, 1 if a stage failed.
     """
-    from acquire.archive_server import ArchiveServer
-    from acquire.config import DownloadConfig, ValidateConfig
-    from acquire.download import run_download
-    from acquire.validate import run_validate
-    from preprocess.config import PreprocessConfig
-    from preprocess.pipeline import run_preprocess
-    from train.config import ScoreConfig, TrainConfig
-    from train.scoring import run_score
-    from train.training import run_train
+    from jazzcnn.acquire.config import DownloadConfig, ValidateConfig
+    from jazzcnn.commands import run_download, run_preprocess, run_score, run_train, run_validate
+    from jazzcnn.core.paths import default_eras_csv
+    from jazzcnn.preprocess.config import PreprocessConfig
+    from jazzcnn.testing.archive_server import ArchiveServer
+    from jazzcnn.train.config import ScoreConfig, TrainConfig
 
     work = Path(cfg.work_dir)
     if cfg.fresh and work.exists():
         shutil.rmtree(work)
     manifests, data = work / "manifests", work / "data"
     manifests.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "manifests" / "eras.csv", manifests / "eras.csv")
+    shutil.copy(default_eras_csv(), manifests / "eras.csv")
     t_start = time.time()
 
     print(f"generating {4 * cfg.tapes_per_era} tapes of about {cfg.tape_seconds:.0f} s ...", flush=True)
@@ -178,7 +173,7 @@ def run_demo(cfg: DemoConfig) -> int:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
 
-    removed = pd.read_csv(manifests / "commentary.csv")
+    removed = read_commentary(manifests / "commentary.csv")
     vad = speech_removal_scores(truth, removed[removed["reason"] == "speech"], {t.identifier: t.duration_s for t in tapes})
     report_dir = work / "reports" / "demo"
     metrics = json.loads((report_dir / "metrics.json").read_text())

@@ -1,8 +1,8 @@
-"""Preprocess stage: decode to 16 kHz mono, remove Niven's spoken commentary, write shards.
+"""Preprocess stage (``jazzcnn.preprocess``): 16 kHz mono, Niven's commentary removed, written to shards.
 
-Modules: :mod:`preprocess.audio` (streaming decode and resampling), :mod:`preprocess.vad`
-(silero-vad on onnxruntime, speech spans), :mod:`preprocess.pipeline` (``clean_audio`` for one
-file, ``run_preprocess`` for the stage), :mod:`preprocess.shards` (the shard contract: writer and
-the readers ``load_index``, ``read_segment``, ``open_shard`` used by training),
-:mod:`preprocess.synth` (test tapes built from real recordings, for tests and benchmarks).
+Modules: :mod:`~jazzcnn.preprocess.audio` (streaming decode and resampling),
+:mod:`~jazzcnn.preprocess.vad` (silero-vad on onnxruntime), :mod:`~jazzcnn.preprocess.cleaning`
+(the per-file cleaner, shared with ``predict``), :mod:`~jazzcnn.preprocess.shards` (the shard
+folder: its one writer and one reader), :mod:`~jazzcnn.preprocess.pipeline` (the stage) and
+:mod:`~jazzcnn.preprocess.config` (its settings).
 """

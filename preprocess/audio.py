@@ -16,11 +16,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from jazzcnn.core.errors import JazzcnnError
+
 #: Formats the stage reads (libsndfile major format names).
 SUPPORTED_FORMATS = ("WAV", "WAVEX", "FLAC", "OGG", "MP3", "AIFF")
 
 
-class AudioError(ValueError):
+class AudioError(JazzcnnError, ValueError):
     """A file that cannot be used; ``kind`` is one of
     ``unreadable``, ``corrupt``, ``truncated``, ``empty``, ``silent``."""
 

@@ -1,11 +1,15 @@
-"""Settings of the preprocess stage (``jazzcnn preprocess``)."""
+"""Settings of the preprocess stage (``jazzcnn preprocess``); cleaning defaults from :class:`CleaningOptions`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from jazzcnn.settings import setting, stage_config
+from jazzcnn.core.settings import setting, stage_config
+from jazzcnn.preprocess.cleaning import CleaningOptions
+
+#: Defaults of the per-file cleaning options come from one place.
+_D = CleaningOptions()
 
 
 @stage_config
@@ -15,26 +19,26 @@ class PreprocessConfig:
     data_dir: Path = setting(Path("data"), "input audio under DATA_DIR/audio, shards written to DATA_DIR/shards")
     manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv; commentary.csv is written here")
     format: str = setting("VBR MP3", "which format's rows of tracks.csv to process")
-    sample_rate: int = setting(16000, "output sample rate (the shard format and silero-vad need 16000)", "Hz", ge=16000, le=16000)
+    sample_rate: int = setting(_D.sample_rate, "output sample rate (the shard format and silero-vad need 16000)", "Hz", ge=16000, le=16000)
     workers: int = setting(0, "worker processes (0 = all cores)", "processes", ge=0, le=256)
-    block_s: float = setting(30.0, "decode/resample block length (memory does not grow with tape length)", "s", gt=0, le=3600)
-    resample_quality: Literal["HQ", "VHQ"] = setting("HQ", "soxr resampling quality (HQ = librosa's soxr_hq default)")
-    vad: bool = setting(True, "remove speech found by the silero-vad detector")
-    speech_threshold: float = setting(0.5, "speech probability at or above which a 32 ms frame starts speech (silero-vad's default)", "probability", ge=0, le=1)
-    neg_threshold: float = setting(0.35, "a speech run continues while the probability stays at or above this (silero-vad: threshold - 0.15)", "probability", ge=0, le=1)
-    min_speech_s: float = setting(0.5, "speech runs shorter than this are ignored", "s", ge=0)
-    min_music_s: float = setting(2.0, "music gaps shorter than this between speech runs are removed with them", "s", ge=0)
-    speech_pad_s: float = setting(0.5, "cut this much extra before and after every speech span", "s", ge=0)
-    speech_dip_db: float = setting(12.0, "a detected span counts as speech (not singing) if its quiet frames (10th-percentile level) fall this far below its median level ...", "dB", ge=0)
-    speech_pause_frac: float = setting(0.07, "... or if this share of its frames are clear pauses (probability < 0.2) ... (this and speech_dip_db 0 = every detected span is speech)", "fraction", ge=0, le=1)
-    speech_floor_db: float = setting(15.0, "... and its quiet frames come within this of the file's noise floor (hiss fills a speaker's pauses, a band fills a singer's)", "dB", ge=0)
-    silence_db: float = setting(-50.0, "frames below this RMS level (dBFS) count as silence and are cut", "dBFS", le=0)
-    min_silence_s: float = setting(1.0, "silences shorter than this are kept", "s", ge=0)
-    vad_streams: int = setting(32, "a tape is cut into this many pieces run as one batch through the detector (speed)", "streams", ge=1, le=1024)
-    vad_warmup_s: float = setting(4.0, "each piece after the first starts this early so the detector state settles (its outputs are dropped)", "s", ge=0)
-    trim_head_s: float = setting(0.0, "fixed cut at the start of every file (the seed study used 300)", "s", ge=0)
-    trim_tail_s: float = setting(0.0, "fixed cut at the end of every file (the seed study used 300)", "s", ge=0)
-    min_segment_s: float = setting(3.0, "music segments shorter than this (the shortest clip length) are dropped", "s", ge=0)
+    block_s: float = setting(_D.block_s, "decode/resample block length (memory does not grow with tape length)", "s", gt=0, le=3600)
+    resample_quality: Literal["HQ", "VHQ"] = setting(_D.resample_quality, "soxr resampling quality (HQ = librosa's soxr_hq default)")
+    vad: bool = setting(_D.vad, "remove speech found by the silero-vad detector")
+    speech_threshold: float = setting(_D.speech_threshold, "speech probability at or above which a 32 ms frame starts speech (silero-vad's default)", "probability", ge=0, le=1)
+    neg_threshold: float = setting(_D.neg_threshold, "a speech run continues while the probability stays at or above this (silero-vad: threshold - 0.15)", "probability", ge=0, le=1)
+    min_speech_s: float = setting(_D.min_speech_s, "speech runs shorter than this are ignored", "s", ge=0)
+    min_music_s: float = setting(_D.min_music_s, "music gaps shorter than this between speech runs are removed with them", "s", ge=0)
+    speech_pad_s: float = setting(_D.speech_pad_s, "cut this much extra before and after every speech span", "s", ge=0)
+    speech_dip_db: float = setting(_D.speech_dip_db, "a detected span counts as speech (not singing) if its quiet frames (10th-percentile level) fall this far below its median level ...", "dB", ge=0)
+    speech_pause_frac: float = setting(_D.speech_pause_frac, "... or if this share of its frames are clear pauses (probability < 0.2) ... (this and speech_dip_db 0 = every detected span is speech)", "fraction", ge=0, le=1)
+    speech_floor_db: float = setting(_D.speech_floor_db, "... and its quiet frames come within this of the file's noise floor (hiss fills a speaker's pauses, a band fills a singer's)", "dB", ge=0)
+    silence_db: float = setting(_D.silence_db, "frames below this RMS level (dBFS) count as silence and are cut", "dBFS", le=0)
+    min_silence_s: float = setting(_D.min_silence_s, "silences shorter than this are kept", "s", ge=0)
+    vad_streams: int = setting(_D.vad_streams, "a tape is cut into this many pieces run as one batch through the detector (speed)", "streams", ge=1, le=1024)
+    vad_warmup_s: float = setting(_D.vad_warmup_s, "each piece after the first starts this early so the detector state settles (its outputs are dropped)", "s", ge=0)
+    trim_head_s: float = setting(_D.trim_head_s, "fixed cut at the start of every file (the seed study used 300)", "s", ge=0)
+    trim_tail_s: float = setting(_D.trim_tail_s, "fixed cut at the end of every file (the seed study used 300)", "s", ge=0)
+    min_segment_s: float = setting(_D.min_segment_s, "music segments shorter than this (the shortest clip length) are dropped", "s", ge=0)
     shard_bytes: int = setting(256 * 1024 * 1024, "target size of one shard file", "bytes", ge=1 << 16)
     check: bool = setting(False, "verify every committed shard (size and SHA-256) against its commit record and rebuild "
                                  "missing views; set damaged shards aside, list the files the next run redoes, "

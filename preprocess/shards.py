@@ -54,19 +54,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jazzcnn.errors import FolderBusyError, JazzcnnError
-from jazzcnn.files import atomic_write_text, file_digest, fsync_dir, lock_folder, remove_stale_temporaries
+from jazzcnn.acquire.manifests import COMMENTARY_COLUMNS, SUMMARY_COLUMNS, commentary_csv
+from jazzcnn.core.errors import FolderBusyError, JazzcnnError
+from jazzcnn.core.files import atomic_write_text, file_digest, fsync_dir, lock_folder, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ["identifier", "file", "segment", "shard", "offset", "length", "start_s"]
 DONE_COLUMNS = ["identifier", "file", "status", "fingerprint"]
 FAILURE_COLUMNS = ["identifier", "file", "path", "reason", "error"]
-COMMENTARY_COLUMNS = ["identifier", "file", "start_s", "end_s", "reason"]
-SUMMARY_COLUMNS = [
-    "identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "silence_s", "head_s", "tail_s",
-    "short_s", "segments", "status", "error",
-]
 #: Samples are stored as this numpy dtype (little-endian int16).
 DTYPE = "<i2"
 SAMPLE_BYTES = 2
@@ -242,8 +238,8 @@ def render_views(state: FolderState) -> dict[str, str]:
                           for e in entries], DONE_COLUMNS),
         "failures.csv": _csv([e.failure for e in entries if e.failure], FAILURE_COLUMNS),
         "meta.json": json.dumps(meta, indent=2, sort_keys=True) + "\n",
-        "commentary.csv": _csv([r for e in entries for r in e.commentary], COMMENTARY_COLUMNS),
-        "commentary_summary.csv": _csv([e.summary for e in entries], SUMMARY_COLUMNS),
+        "commentary.csv": commentary_csv([r for e in entries for r in e.commentary]),
+        "commentary_summary.csv": commentary_csv([e.summary for e in entries], summary=True),
     }
 
 

@@ -1,5 +1,5 @@
 """``jazzcnn download`` end to end: the real internetarchive client over real HTTP against
-:class:`acquire.archive_server.ArchiveServer` on 127.0.0.1, with faults injected."""
+:class:`jazzcnn.testing.archive_server.ArchiveServer` on 127.0.0.1, with faults injected."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acquire.archive_server import ArchiveServer, ServedFile, ServedItem
-from acquire.testing import encode, niven_like_items, tape_item, tone
+from jazzcnn.testing.archive_server import ArchiveServer, ServedFile, ServedItem
+from jazzcnn.testing.archive_items import encode, niven_like_items, tape_item, tone
 from jazzcnn.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,7 +269,7 @@ def test_leftovers_of_a_killed_write_are_removed(server, work):
 
 
 def test_second_run_on_the_same_folder_is_refused(server, work, capsys):
-    from jazzcnn.files import lock_folder
+    from jazzcnn.core.files import lock_folder
 
     lock = lock_folder(work / "data" / "audio", "download")
     try:
@@ -339,8 +339,8 @@ def test_follows_archive_style_redirects(server, work, items):
 
 
 def test_download_file_part_edge_cases(server, items, tmp_path):
-    from acquire.archive import make_session
-    from acquire.transfer import TransferError, download_file
+    from jazzcnn.acquire.archive import make_session
+    from jazzcnn.acquire.transfer import TransferError, download_file
 
     ident, name = MP3S[0]
     data = served(items, ident, name)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years, years_in_text
-from acquire.transfer import UnsafePathError, safe_target
+from jazzcnn.acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years, years_in_text
+from jazzcnn.acquire.transfer import UnsafePathError, safe_target
 
 
 @pytest.mark.parametrize("identifier, start, end", [

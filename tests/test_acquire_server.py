@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from acquire.archive import make_session, search_collection
-from acquire.archive_server import ArchiveServer, ServedFile, ServedItem
+from jazzcnn.acquire.archive import make_session, search_collection
+from jazzcnn.testing.archive_server import ArchiveServer, ServedFile, ServedItem
 
 
 def _items():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from acquire.archive_server import ArchiveServer
-from acquire.testing import niven_like_items
+from jazzcnn.testing.archive_server import ArchiveServer
+from jazzcnn.testing.archive_items import niven_like_items
 from jazzcnn.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

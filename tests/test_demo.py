@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from jazzcnn.demo import DemoConfig, run_demo, speech_removal_scores
-from jazzcnn.demo_tapes import ERA_STYLES, TAPE_RATE, make_tape
+from jazzcnn.testing.demo_tapes import ERA_STYLES, TAPE_RATE, make_tape
 
 
 def test_speech_removal_scores_weigh_time():

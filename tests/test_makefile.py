@@ -74,7 +74,7 @@ def _tone_collection(data_dir, manifests, seconds=90.0, tapes_per_era=4):
     import pandas as pd
     import soundfile as sf
 
-    from acquire.manifest import TRACK_COLUMNS
+    from jazzcnn.acquire.manifests import TRACK_COLUMNS
 
     manifests.mkdir(parents=True, exist_ok=True)
     (manifests / "eras.csv").write_text("era,start_year,end_year\nEarly,1920,1930\nSwing,1931,1944\nBop,1945,1959\n")
@@ -103,7 +103,7 @@ def test_ctrl_c_of_make_preprocess_loses_nothing_with_an_awkward_data_path(tmp_p
 
     import pandas as pd
 
-    from preprocess.shards import load_index
+    from jazzcnn.preprocess.shards import load_index
 
     base = tmp_path / "Niven's jazz ü"
     data_dir, manifests = base / "dåta dir", base / "manifests"

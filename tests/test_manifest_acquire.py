@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jazzcnn.files import FILE_MODE
-from acquire.manifest import (TRACK_COLUMNS, ManifestError, era_for_years, load_eras, load_tracks, merge_tracks,
+from jazzcnn.core.files import FILE_MODE
+from jazzcnn.acquire.manifests import (TRACK_COLUMNS, ManifestError, era_for_years, load_eras, load_tracks, merge_tracks,
                               read_tracks_or_empty, write_csv_atomic, years_within_eras)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
-from acquire.manifest import TRACK_COLUMNS, ManifestError, load_eras, load_tracks, read_tracks_or_empty
+from jazzcnn.acquire.manifests import TRACK_COLUMNS, ManifestError, load_eras, load_tracks, read_tracks_or_empty
 from jazzcnn.cli import main as cli_main
 
 ERAS = "era,start_year,end_year\nEarly Jazz,1920,1930\nSwing,1931,1944\n"

@@ -1,4 +1,4 @@
-"""``jazzcnn predict``: era probabilities for a whole file and per clip, via preprocess.clean_audio."""
+"""``jazzcnn predict``: era probabilities for a whole file and per clip, via jazzcnn.preprocess.clean_audio."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from jazzcnn.cli import main as cli_main
-from train.synthetic import DEFAULT_ERAS, tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.testing.shards import DEFAULT_ERAS, tiny_train_config, write_synthetic
+from jazzcnn.commands import run_train
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,6 @@ def run(tmp_path_factory):
 def test_predict_file(run, capsys):
     import soundfile as sf
 
-    pytest.importorskip("preprocess.pipeline")
     sr = 16000
     t = np.arange(sr * 6) / sr
     tone = 0.5 * np.sin(2 * np.pi * DEFAULT_ERAS[2][3] * t)  # the "Bop" tone
@@ -43,17 +42,27 @@ def test_predict_file(run, capsys):
     assert (clips["start_s"].diff().dropna() > 0).all() and clips["end_s"].max() <= 6.0 + 1e-6
 
 
-def test_predict_uses_the_shards_preprocess_settings(run):
+def test_predict_uses_the_shards_preprocess_settings(run, tmp_path):
     import json
+    import shutil
 
-    from train.predict import _preprocess_config
-    from train.scoring import load_run
+    from jazzcnn.train.predict import cleaning_options_of
+    from jazzcnn.train.runs import RunError, load_run
 
     r = load_run(run / "runs" / "p")
-    meta = run / "data" / "shards" / "meta.json"
-    m = json.loads(meta.read_text())
-    meta.write_text(json.dumps(m | {"config": {"trim_head_s": 12.5, "vad": False, "not_a_field": 1}}))
-    r["config"]["data_dir"] = str(run / "data")
-    cfg = _preprocess_config(r)
-    assert cfg.trim_head_s == 12.5 and cfg.vad is False and cfg.sample_rate == 16000
-    meta.write_text(json.dumps(m))
+    assert r["data_dir"] == (run / "data").resolve()  # recorded by training, not guessed from the cwd
+    record = sorted((run / "data" / "shards").glob("commit-*.json"))[0]
+    original = record.read_text()
+    rec = json.loads(original)
+    record.write_text(json.dumps(rec | {"settings": {"trim_head_s": 12.5, "vad": False, "not_a_field": 1}}))
+    try:
+        opts = cleaning_options_of(r)
+        assert opts.trim_head_s == 12.5 and opts.vad is False and opts.sample_rate == 16000
+    finally:
+        record.write_text(original)
+    # A run whose data folder has gone: a clear error, never silent defaults.
+    moved = tmp_path / "moved"
+    shutil.copytree(run / "runs" / "p", moved)
+    (moved / "inputs.json").write_text(json.dumps({"data_dir": str(tmp_path / "gone"), "manifests_dir": str(tmp_path)}))
+    with pytest.raises(RunError, match="records no preprocessing settings"):
+        cleaning_options_of(load_run(moved))

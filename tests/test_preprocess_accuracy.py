@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from preprocess.config import PreprocessConfig
-from preprocess.pipeline import clean_audio
-from preprocess.synth import build_tape, span_overlap
+from jazzcnn.preprocess.config import PreprocessConfig
+from jazzcnn.preprocess.pipeline import clean_audio
+from jazzcnn.testing.tapes import build_tape, span_overlap
 
 
 @pytest.mark.parametrize("kind", ["clean", "cassette", "loud-hiss"])
@@ -27,7 +27,7 @@ def test_speech_removed_music_kept(shared_audio, tmp_path, kind):
         sf.write(path, tape, 44100, subtype="PCM_16")
     else:
         sf.write(path, tape, 44100, format="MP3", bitrate_mode="VARIABLE")
-    result = clean_audio(path, PreprocessConfig())
+    result = clean_audio(path)
     kept = [(s, s + len(x) / 16000) for s, x in result.segments]
     removed = [(a, b) for a, b, _ in result.removed]
     speech_s = sum(b - a for a, b in speech)
@@ -50,7 +50,7 @@ def test_music_alone_is_kept_vocals_included(shared_audio):
     """Whole recordings, the sung pop song among them: nothing is cut as speech."""
     total = kept = 0.0
     for path in sorted((shared_audio / "music").glob("*.ogg")):
-        result = clean_audio(path, PreprocessConfig())
+        result = clean_audio(path)
         assert not [r for r in result.removed if r[2] == "speech"], path.name
         total += result.duration_s
         kept += sum(len(x) for _, x in result.segments) / 16000
@@ -69,8 +69,8 @@ def test_batched_streams_agree_with_one_stream(shared_audio, tmp_path):
     tape, speech, _ = build_tape(shared_audio, cassette=True, seed=5)
     path = tmp_path / "tape.wav"
     sf.write(path, tape, 44100, subtype="PCM_16")
-    one = clean_audio(path, PreprocessConfig(vad_streams=1))
-    many = clean_audio(path, PreprocessConfig(vad_streams=32))
+    one = clean_audio(path, vad_streams=1)
+    many = clean_audio(path, vad_streams=32)
     cut_one = [(a, b) for a, b, r in one.removed if r == "speech"]
     cut_many = [(a, b) for a, b, r in many.removed if r == "speech"]
     total = sum(b - a for a, b in cut_one)

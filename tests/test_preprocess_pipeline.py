@@ -17,11 +17,12 @@ import pytest
 import soundfile as sf
 import soxr
 
-from acquire.manifest import TRACK_COLUMNS
-from preprocess import pipeline
-from preprocess.config import PreprocessConfig
-from preprocess.pipeline import clean_audio, run_preprocess
-from preprocess.shards import INDEX_COLUMNS, ShardError, load_index, open_shard, read_segment
+from jazzcnn.acquire.manifests import TRACK_COLUMNS
+from jazzcnn.preprocess import pipeline
+from jazzcnn.preprocess.config import PreprocessConfig
+from jazzcnn.commands import run_preprocess
+from jazzcnn.preprocess.cleaning import clean_audio
+from jazzcnn.preprocess.shards import INDEX_COLUMNS, ShardError, load_index, open_shard, read_segment
 
 REPO = Path(__file__).resolve().parents[1]
 SHARD_BYTES = 1_500_000  # ~47 s of 16 kHz int16: shards close after one or two files
@@ -139,7 +140,7 @@ def test_shard_contract(reference):
     assert set(zip(idx["identifier"], idx["file"])) == {(r[0], r[1]) for r in LAYOUT}
     # The stored samples are exactly what clean_audio returns for the file.
     for ident, name, *_ in LAYOUT:
-        res = clean_audio(reference / "data" / "audio" / ident / name, PreprocessConfig())
+        res = clean_audio(reference / "data" / "audio" / ident / name)
         rows = idx[(idx["identifier"] == ident) & (idx["file"] == name)]
         assert len(rows) == len(res.segments) >= 1
         for (_, row), (start, samples) in zip(rows.iterrows(), res.segments):
@@ -209,8 +210,9 @@ def test_resume_after_injected_exception(collection, reference, tmp_path, monkey
 KILL_SCRIPT = """
 import os, sys, time
 from pathlib import Path
-import preprocess.pipeline as pl
-from preprocess.config import PreprocessConfig
+import jazzcnn.preprocess.pipeline as pl
+from jazzcnn.commands import run_preprocess
+from jazzcnn.preprocess.config import PreprocessConfig
 real, real_fsync = pl._process_task, os.fsync
 def slow(task):
     time.sleep(0.4)  # room for the test to kill between files
@@ -222,7 +224,7 @@ pl._process_task = slow
 if sys.argv[3] == "slow-disk":
     os.fsync = slow_fsync
 root = Path(sys.argv[1])
-sys.exit(pl.run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests",
+sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests",
                                             workers=1, shard_bytes=int(sys.argv[2]))))
 """
 
@@ -320,15 +322,15 @@ def test_missing_shard_is_named(reference, tmp_path):
 
 def test_head_tail_trim_and_reasons(reference):
     path = reference / "data" / "audio" / "tape-c" / "c1.wav"
-    res = clean_audio(path, PreprocessConfig(trim_head_s=5, trim_tail_s=4))
+    res = clean_audio(path, trim_head_s=5, trim_tail_s=4)
     assert res.removed[0][:2] == (0.0, pytest.approx(5.0, abs=0.04)) and res.removed[0][2] == "head"
     assert res.removed[-1][2] == "tail" and res.removed[-1][1] == pytest.approx(res.duration_s)
     assert res.removed[-1][0] == pytest.approx(res.duration_s - 4, abs=0.04)
     assert all(start >= 5 for start, _ in res.segments)
-    long_min = clean_audio(path, PreprocessConfig(min_segment_s=13))
+    long_min = clean_audio(path, min_segment_s=13)
     assert "short" in {r for *_, r in long_min.removed}
     assert all(len(x) >= 13 * 16000 for _, x in long_min.segments)
-    off = clean_audio(path, PreprocessConfig(vad=False))
+    off = clean_audio(path, vad=False)
     assert "speech" not in {r for *_, r in off.removed}
 
 
@@ -344,7 +346,7 @@ def test_help_documents_units():
 
 
 def test_concurrent_run_is_refused(tmp_path):
-    from preprocess.shards import ShardStore
+    from jazzcnn.preprocess.shards import ShardStore
 
     first = ShardStore(tmp_path / "shards", tmp_path, 1000, {"vad": True}, 16000)
     with pytest.raises(ShardError, match="in use"):
@@ -354,7 +356,7 @@ def test_concurrent_run_is_refused(tmp_path):
 
 
 def test_second_run_on_the_same_shards_is_refused(collection, tmp_path, capsys):
-    from jazzcnn.files import lock_folder
+    from jazzcnn.core.files import lock_folder
 
     root = _copy(collection, tmp_path / "c")
     lock = lock_folder(root / "data" / "shards", "preprocess")
@@ -475,10 +477,11 @@ def test_unwritable_shard_folder_fails_before_any_decoding(collection, tmp_path,
 ORPHAN_SCRIPT = """
 import sys, time
 from pathlib import Path
-import preprocess.pipeline as pl
-from preprocess.config import PreprocessConfig
+import jazzcnn.preprocess.pipeline as pl
+from jazzcnn.commands import run_preprocess
+from jazzcnn.preprocess.config import PreprocessConfig
 root = Path(sys.argv[1])
-sys.exit(pl.run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=2)))
+sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=2)))
 """
 
 

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from train.config import ScoreConfig
-from train.scoring import (bootstrap_intervals, by_diagonal, classification_metrics, confidence_matrix, expected_era_index,
-                           run_score, spearman)
-from train.synthetic import tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.train.config import ScoreConfig
+from jazzcnn.commands import run_score, run_train
+from jazzcnn.testing.shards import tiny_train_config, write_synthetic
+from jazzcnn.train.metrics import bootstrap_intervals, by_diagonal, classification_metrics, confidence_matrix, expected_era_index, spearman
 
 FILES = ["report.md", "metrics.json", "confidence_matrix.csv", "confidence_matrix.png", "confidence_by_diagonal.csv",
          "confidence_by_diagonal.png", "confusion_clip.csv", "confusion_clip.png", "confusion_tape.csv",
@@ -173,7 +172,7 @@ def test_bootstrap_resamples_whole_groups():
 
 def test_bad_interval_settings_are_refused(report, capsys):
     out, run = report
-    from jazzcnn.settings import SettingsError
+    from jazzcnn.core.settings import SettingsError
 
     with pytest.raises(SettingsError, match="setting confidence: Input should be less than 1, got 1.5"):
         ScoreConfig(runs_dir=run.parent, run=run.name, reports_dir=out.parent / "other", data_dir=run.parent,

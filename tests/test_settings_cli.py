@@ -12,7 +12,7 @@ import pytest
 
 from jazzcnn.cli import COMMANDS, build_parser
 from jazzcnn.cli import main as cli_main
-from jazzcnn.settings import SettingsError, add_config_arguments, config_from_args, load_config_file, setting, stage_config
+from jazzcnn.core.settings import SettingsError, add_config_arguments, config_from_args, load_config_file, setting, stage_config
 
 
 @stage_config

@@ -7,11 +7,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from train.config import PredictConfig, ScoreConfig
-from train.predict import run_predict
-from train.scoring import run_score
-from train.synthetic import tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.train.config import PredictConfig, ScoreConfig
+from jazzcnn.commands import run_predict
+from jazzcnn.commands import run_score
+from jazzcnn.testing.shards import tiny_train_config, write_synthetic
+from jazzcnn.commands import run_train
 
 
 @pytest.fixture()
@@ -94,7 +94,7 @@ def test_score_and_predict_bad_model(data, tmp_path, capsys):
     _fails(run_predict(PredictConfig(audio=wav, runs_dir=tmp_path / "runs", run="m")), capsys, "corrupt")
 
     # a model of another shape (2 eras, 2-second input) in the run folder
-    from train.models import build_model
+    from jazzcnn.train.models import build_model
     build_model("seed3s", 2, 32000).save(run / "model.keras")
     _fails(run_score(sc), capsys, "does not match")
 

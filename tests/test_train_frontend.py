@@ -10,7 +10,7 @@ import librosa
 import numpy as np
 import pytest
 
-from train.models import PRESETS, build_model
+from jazzcnn.train.models import PRESETS, build_model
 
 SR = 16000
 

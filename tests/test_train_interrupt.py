@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from train.synthetic import tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.testing.shards import tiny_train_config, write_synthetic
+from jazzcnn.commands import run_train
 
 # The child trains with every fsync slowed down, so each atomic write's temporary file lives long
 # enough for the test to kill the process inside it.
@@ -27,8 +27,8 @@ def slow_fsync(fd):
     time.sleep(0.4)
     return real_fsync(fd)
 os.fsync = slow_fsync
-from train.synthetic import tiny_train_config
-from train.training import run_train
+from jazzcnn.testing.shards import tiny_train_config
+from jazzcnn.commands import run_train
 data = {"data_dir": Path(sys.argv[1]) / "data", "manifests_dir": Path(sys.argv[1]) / "manifests"}
 sys.exit(run_train(tiny_train_config(data, Path(sys.argv[2]), "k", epochs=3, max_examples=8, patience=10)))
 """
@@ -78,7 +78,7 @@ def test_kill_inside_a_training_write_then_rerun_finishes(data, tmp_path, kill_i
 
 def test_finished_but_unpublished_run_publishes_a_checked_model(data, tmp_path, monkeypatch):
     """Killed after the last epoch's commit, before the publish: the rerun trains nothing."""
-    from train import checkpoints
+    from jazzcnn.train import checkpoints
 
     cfg = tiny_train_config(data, tmp_path / "runs", "p", epochs=2, max_examples=8, patience=10)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acquire.manifest import TRACK_COLUMNS, ManifestError, load_eras, load_tracks
-from train.labels import format_left_out, resolve_labels
-from train.synthetic import tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.acquire.manifests import TRACK_COLUMNS, ManifestError, load_eras, load_tracks
+from jazzcnn.train.labels import format_left_out, resolve_labels
+from jazzcnn.testing.shards import tiny_train_config, write_synthetic
+from jazzcnn.commands import run_train
 
 
 def _manifests(tmp_path, rows):

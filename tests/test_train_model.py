@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from jazzcnn.cli import main as cli_main
-from train.splits import check_disjoint
-from train.synthetic import tiny_train_config, write_synthetic
-from train.training import run_train
+from jazzcnn.train.splits import check_disjoint
+from jazzcnn.testing.shards import tiny_train_config, write_synthetic
+from jazzcnn.commands import run_train
 
 RUN_FILES = ["model.keras", "config.json", "classes.json", "provenance.json", "split.csv", "labels.csv",
              "left_out.csv", "history.csv", "summary.json"]
@@ -57,7 +57,7 @@ def test_split_saved_grouped(trained):
 def test_keras_save_load_identical_predictions(trained, tmp_path):
     import keras
 
-    from train.models import load_model
+    from jazzcnn.train.models import load_model
 
     model = load_model(trained[2] / "model.keras")
     x = np.random.default_rng(0).standard_normal((6, 16000, 1)).astype("float32") * 0.3
@@ -121,7 +121,7 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
 def test_seed15s_and_mixed_precision_build():
     import keras
 
-    from train.models import build_model
+    from jazzcnn.train.models import build_model
 
     m = build_model("seed15s", 4, 16000 * 15, mixed_precision=True)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
@@ -139,7 +139,7 @@ def test_seed15s_and_mixed_precision_build():
 def test_mixed_precision_model_saves_and_reloads(tmp_path):
     import keras
 
-    from train.models import build_model
+    from jazzcnn.train.models import build_model
 
     m = build_model("seed3s", 3, 16000, mixed_precision=True)
     x = np.random.default_rng(1).standard_normal((8, 16000, 1)).astype("float32") * 0.2

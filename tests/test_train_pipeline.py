@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from train.data import (PCM_SCALE, ShardError, ShardReader, audio_clips, class_weights, eval_dataset, grid_clips,
+from jazzcnn.train.data import (PCM_SCALE, ShardError, ShardReader, audio_clips, class_weights, eval_dataset, grid_clips,
                         load_shard_index, random_clip_batches, segments_for, train_dataset)
-from train.synthetic import write_synthetic
+from jazzcnn.testing.shards import write_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from train.splits import SplitError, check_disjoint, make_split
+from jazzcnn.train.splits import SplitError, check_disjoint, make_split
 
 
 def _labels(n_per_era=10, artists_per_era=None):

@@ -1,1 +1,2 @@
-"""Train stage: era labels from the manifests, grouped splits, the Kapre CNN, held-out scores."""
+"""Train stage (``jazzcnn.train``): labels, grouped splits, the input pipeline, the presets, training,
+the run folder, scoring, the report and predict (see each module's docstring)."""

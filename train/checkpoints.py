@@ -2,7 +2,7 @@
 
 Keras' own ``BackupAndRestore`` and ``ModelCheckpoint`` write their files in place, so a Ctrl-C
 during the write leaves a truncated file that breaks every later run. Here everything an epoch
-produces is written to a temporary file and renamed (:func:`jazzcnn.files.atomic_save`), and one
+produces is written to a temporary file and renamed (:func:`jazzcnn.core.files.atomic_save`), and one
 small file, ``backup/state.json``, is the commit point of the epoch: it names the weights and the
 best checkpoint that belong to it. Files no ``state.json`` names (an epoch killed half-way) are
 removed on the next run, which resumes after the last committed epoch.
@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jazzcnn.errors import JazzcnnError
-from jazzcnn.files import atomic_save, atomic_write_text, remove_stale_temporaries
+from jazzcnn.core.errors import JazzcnnError
+from jazzcnn.core.files import atomic_save, atomic_write_text, remove_stale_temporaries
+from jazzcnn.train.runs import write_history
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class TrainingState:
         atomic_write_text(self.backup / STATE_FILE, json.dumps(st, indent=1) + "\n", durable=True)
         self.state = st
         self._tidy()
-        atomic_write_text(self.run_dir / "history.csv", self.history.to_csv(index=False))
+        write_history(self.run_dir, self.history)
 
     def publish(self, load_model, *, n_inputs: int, n_outputs: int) -> Path:
         """Check the best checkpoint by reloading it, then copy it to ``model.keras``.

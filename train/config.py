@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from jazzcnn.settings import setting, stage_config
+from jazzcnn.core.settings import setting, stage_config
 
 #: Longest clip any preset may be asked for [s]; longer clips do not fit a batch in memory.
 MAX_CLIP_SECONDS = 120.0

@@ -28,14 +28,14 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from preprocess.shards import INDEX_COLUMNS, ShardError, load_index  # noqa: F401 (re-exported)
+from jazzcnn.preprocess.shards import INDEX_COLUMNS, ShardError, load_index  # noqa: F401 (re-exported)
 
 #: Scale from int16 PCM to float32 in [-1, 1).
 PCM_SCALE = 1.0 / 32768.0
 
 
 def load_shard_index(shard_dir: Path, sample_rate: int = 16000) -> pd.DataFrame:
-    """The segments of a shard folder (:func:`preprocess.shards.load_index`), checked for ``sample_rate``.
+    """The segments of a shard folder (:func:`jazzcnn.preprocess.shards.load_index`), checked for ``sample_rate``.
 
     Parameters
     ----------
@@ -160,8 +160,10 @@ def grid_clips(seg: Segments, clip_samples: int, hop_samples: int) -> dict[str, 
     Returns
     -------
     dict of np.ndarray
-        ``shard, start, valid, label, tape, time_s`` per clip; ``start``/``valid`` in samples,
-        ``time_s`` the clip's start in the original file [s] (assuming 16 kHz offsets were kept).
+        Per clip: ``shard`` (into the reader's names), ``start`` and ``valid`` [samples, within the
+        shard], ``label``, ``tape``, ``seg`` (index of its segment in ``seg``) and ``within`` (its
+        offset in that segment [samples]; the clip starts at ``seg.start_s[seg] + within /
+        sample_rate`` seconds into the original file).
     """
     n = np.where(seg.length >= clip_samples, (seg.length - clip_samples) // hop_samples + 1, 1)
     rep = np.repeat(np.arange(len(seg)), n)

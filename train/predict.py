@@ -1,49 +1,81 @@
 """``jazzcnn predict``: era probabilities of any audio file with a trained run's model.
 
 The file goes through exactly the preprocess stage's per-file work -
-:func:`preprocess.pipeline.clean_audio` (decode to 16 kHz mono, remove spoken commentary and
-silence) with the settings the run's shards were built with (``DATA_DIR/shards/meta.json``
-``config``; the stage defaults when that is not available) - then every kept music segment is cut
+:func:`jazzcnn.preprocess.cleaning.clean_audio` (decode to 16 kHz mono, remove spoken commentary and
+silence) with the settings the run's shards were built with (their commit records, found through
+the run's ``inputs.json``; an error when they cannot be read) - then every kept music segment is cut
 into clips on the run's evaluation grid, each clip is classified, and the whole-file probability
-is the mean over the clips (the same rule as a tape's score in :mod:`train.scoring`).
+is the mean over the clips (the same rule as a tape's score in :mod:`jazzcnn.train.scoring`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from train.config import PredictConfig
-from train.data import audio_clips
-from train.scoring import ScoreError, load_checked_model, load_run
+from jazzcnn.core.paths import DataPaths
+from jazzcnn.preprocess.cleaning import CleaningOptions, CleanResult, clean_audio
+from jazzcnn.train.data import audio_clips
+from jazzcnn.train.runs import RunError, load_checked_model, load_run
 
 
-def _preprocess_config(run: dict):
-    """The PreprocessConfig the run's shards were built with (from meta.json), else the defaults."""
-    from preprocess.config import PreprocessConfig
+def cleaning_options_of(run: dict) -> CleaningOptions:
+    """The cleaning options the run's shards were made with (their commit records).
 
-    fields = {f.name for f in dataclasses.fields(PreprocessConfig)}
-    settings = {}
-    meta = Path(run["config"].get("data_dir", "data")) / "shards" / "meta.json"
-    if meta.exists():
+    Raises
+    ------
+    RunError
+        The run's shard folder has no readable record of its settings (the message names it).
+    """
+    from jazzcnn.preprocess.shards import read_state
+
+    shard_dir = DataPaths(run["data_dir"]).shards
+    state = read_state(shard_dir)
+    settings = state.settings
+    if settings is None:  # a folder written before commit records kept them in meta.json
+        meta = shard_dir / "meta.json"
         try:
-            settings = json.loads(meta.read_text()).get("config", {}) or {}
-        except (json.JSONDecodeError, AttributeError):
-            settings = {}
-    settings = {k: v for k, v in settings.items() if k in fields and k not in ("data_dir", "manifests_dir", "eras")}
-    settings["sample_rate"] = int(run["classes"]["sample_rate"])
-    try:
-        return PreprocessConfig(**settings)
-    except TypeError:
-        return PreprocessConfig(sample_rate=settings["sample_rate"])
+            settings = json.loads(meta.read_text()).get("config")
+        except (OSError, ValueError):
+            settings = None
+    if not isinstance(settings, dict):
+        raise RunError(f"run {run['dir']} was trained on {shard_dir}, which records no preprocessing settings: "
+                       "predict needs them to clean a file the same way (is the data folder still there?)")
+    names = set(CleaningOptions.names())
+    return CleaningOptions(**{k: v for k, v in settings.items() if k in names})
 
 
-def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> tuple[pd.DataFrame, np.ndarray, list[str], object]:
+@dataclass
+class Prediction:
+    """Era probabilities of one audio file (see :func:`predict_file`).
+
+    Attributes
+    ----------
+    clips : pd.DataFrame
+        One row per clip: ``start_s``, ``end_s`` (in the original file [s]), ``pred_era`` and
+        ``p_<era>`` per era.
+    probabilities : np.ndarray
+        ``(n_eras,)`` mean clip probability for the whole file.
+    eras : list of str
+        Era names in class order.
+    cleaned : CleanResult
+        The preprocess result (kept segments, removed spans, duration).
+    """
+
+    clips: pd.DataFrame
+    probabilities: np.ndarray
+    eras: list[str]
+    cleaned: CleanResult
+
+    def __iter__(self):  # (clips, probabilities, eras, cleaned), as the function once returned
+        return iter((self.clips, self.probabilities, self.eras, self.cleaned))
+
+
+def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> Prediction:
     """Classify one audio file.
 
     Parameters
@@ -55,32 +87,22 @@ def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> tuple[pd.D
 
     Returns
     -------
-    clips : pd.DataFrame
-        One row per clip: ``start_s``, ``end_s`` (in the original file [s]), ``pred_era`` and
-        ``p_<era>`` per era.
-    file_probs : np.ndarray
-        ``(n_eras,)`` mean clip probability for the whole file.
-    eras : list of str
-        Era names in class order.
-    cleaned : CleanResult
-        The preprocess result (kept segments, removed spans, duration).
+    Prediction
 
     Raises
     ------
-    ScoreError
+    RunError
         Missing/corrupt/mismatched model or run files, or no music left after cleaning.
-    preprocess.audio.AudioError
+    AudioError
         Unreadable, corrupt, empty or silent audio.
     """
-    from preprocess.pipeline import clean_audio
-
     run = load_run(run_dir)
     model = load_checked_model(run)
     eras = run["classes"]["eras"]
     sr = int(run["classes"]["sample_rate"])
     clip = int(run["classes"]["clip_samples"])
     hop = int(run["classes"].get("eval_hop_samples", clip))
-    cleaned = clean_audio(Path(audio), _preprocess_config(run))
+    cleaned = clean_audio(Path(audio), options=cleaning_options_of(run))
     xs, rows = [], []
     for start_s, samples in cleaned.segments:
         x, starts = audio_clips(np.asarray(samples, dtype=np.int16), clip, hop)
@@ -89,51 +111,11 @@ def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> tuple[pd.D
             t0 = start_s + s / sr
             rows.append({"start_s": round(t0, 3), "end_s": round(min(t0 + clip / sr, start_s + len(samples) / sr), 3)})
     if not xs:
-        raise ScoreError(f"{audio}: no music left after removing commentary and silence "
+        raise RunError(f"{audio}: no music left after removing commentary and silence "
                          f"({cleaned.duration_s:.1f} s decoded); nothing to classify")
     probs = np.asarray(model.predict(np.concatenate(xs), batch_size=batch_size, verbose=0), dtype=np.float64)
     clips = pd.DataFrame(rows)
     clips["pred_era"] = [eras[i] for i in probs.argmax(1)]
     for k, e in enumerate(eras):
         clips[f"p_{e}"] = probs[:, k]
-    return clips, probs.mean(0), eras, cleaned
-
-
-def run_predict(cfg: PredictConfig) -> int:
-    """Print era probabilities for ``cfg.audio``: whole file, then per clip.
-
-    Returns
-    -------
-    int
-        0 on success, 2 on bad input (``error: ...`` on stderr).
-    """
-    if cfg.audio is None:
-        print("error: --audio FILE is required", file=sys.stderr)
-        return 2
-    if not Path(cfg.audio).exists():
-        print(f"error: audio file {cfg.audio} not found", file=sys.stderr)
-        return 2
-    try:
-        from preprocess.audio import AudioError
-    except ImportError:  # preprocess not installed yet: only our own errors can be named
-        AudioError = ScoreError  # noqa: N806
-    try:
-        clips, file_probs, eras, cleaned = predict_file(Path(cfg.audio), cfg.runs_dir / cfg.run)
-    except (ScoreError, AudioError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"{cfg.audio}: {cleaned.duration_s:.1f} s decoded, {len(cleaned.segments)} music segment(s), "
-          f"{len(clips)} clip(s) classified with run {cfg.run}")
-    print("whole file:")
-    order = np.argsort(-file_probs)
-    for k in order:
-        print(f"  {eras[k]:<24s} {file_probs[k]:.3f}")
-    print("per clip:")
-    with pd.option_context("display.max_rows", 200, "display.width", 200, "display.float_format", "{:.3f}".format):
-        print(clips.to_string(index=False))
-    if cfg.output:
-        out = Path(cfg.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        clips.to_csv(out, index=False)
-        print(f"per-clip probabilities written to {out}")
-    return 0
+    return Prediction(clips, probs.mean(0), eras, cleaned)

@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from jazzcnn.core.errors import JazzcnnError
+
 SPLITS = ("train", "val", "test")
 
 
-class SplitError(ValueError):
+class SplitError(JazzcnnError, ValueError):
     """Too little data to split: the message names the era and the counts."""
 
 
@@ -52,7 +54,7 @@ def make_split(labels: pd.DataFrame, *, group: str = "tape", test_fraction: floa
     ----------
     labels : pd.DataFrame
         Labelled tapes (columns ``identifier``, ``artist``, ``era``), e.g. the labelled rows of
-        :func:`train.labels.resolve_labels` that have audio.
+        :func:`jazzcnn.train.labels.resolve_labels` that have audio.
     group : {"tape", "artist"}
         Split unit. ``artist`` keeps all tapes of one artist on one side.
     test_fraction, val_fraction : float
@@ -113,8 +115,17 @@ def make_split(labels: pd.DataFrame, *, group: str = "tape", test_fraction: floa
 
 
 def check_disjoint(split: pd.DataFrame) -> None:
-    """Raise ``AssertionError`` if a tape or a group appears in two splits."""
+    """Check that no tape and no group appears in two splits (or two folds).
+
+    Raises
+    ------
+    SplitError
+        Naming the first few tapes or groups found on both sides.
+    """
     for col in ("identifier", "group"):
+        if col not in split:
+            continue
         n = split.groupby(col)["split"].nunique()
         bad = n[n > 1]
-        assert bad.empty, f"{col} in more than one split: {list(bad.index)[:5]}"
+        if not bad.empty:
+            raise SplitError(f"{col} in more than one split: {list(bad.index)[:5]}")

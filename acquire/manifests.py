@@ -1,19 +1,31 @@
-"""The manifests: ``tracks.csv`` (one row per audio file) and ``eras.csv`` (era year ranges).
+"""The manifests, the CSV files users read and edit: the one module that owns their format.
 
-These two CSVs are the single source of truth that every later stage reads, and the files users
-edit to relabel eras. Loading validates them and raises :class:`ManifestError` naming the file,
-the line (1-based, header is line 1) and the offending value.
+``tracks.csv``
+    One row per audio file (:data:`TRACK_COLUMNS`): written by ``jazzcnn download``, edited by
+    users (:data:`USER_COLUMNS`), read by every stage.
+``eras.csv``
+    Era names and inclusive year ranges (:data:`ERA_COLUMNS`), non-overlapping.
+``commentary.csv``, ``commentary_summary.csv``
+    What the preprocess stage removed from each file, and why (:data:`COMMENTARY_COLUMNS`,
+    :data:`SUMMARY_COLUMNS`); written by the shard store as views of its commit records.
+
+Together with the shard folder these are the single source of truth of the data set. Loading
+validates them (through :func:`jazzcnn.core.csvio.read_csv_table`) and raises
+:class:`~jazzcnn.core.errors.ManifestError` naming the file, the line and the offending value.
+The era of a tape is decided by one rule, :func:`tape_era`, used both to select tapes
+(``--eras``) and to label them for training.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from jazzcnn.csvio import line_of, read_csv_table
-from jazzcnn.errors import ManifestError
-from jazzcnn.files import atomic_write_text
+from jazzcnn.core.csvio import line_of, read_csv_table
+from jazzcnn.core.errors import ManifestError
+from jazzcnn.core.files import atomic_write_text
 
 #: Columns of ``tracks.csv``, in order.
 TRACK_COLUMNS = [
@@ -35,6 +47,14 @@ TRACK_COLUMNS = [
 #: Columns users may edit; a re-scrape never overwrites them.
 USER_COLUMNS = ["era", "year_start", "year_end"]
 ERA_COLUMNS = ["era", "start_year", "end_year"]
+#: ``commentary.csv``: one row per removed span [s]; reason is one of
+#: :data:`jazzcnn.preprocess.cleaning.REASONS`.
+COMMENTARY_COLUMNS = ["identifier", "file", "start_s", "end_s", "reason"]
+#: ``commentary_summary.csv``: seconds kept and removed per file, its status and error.
+SUMMARY_COLUMNS = [
+    "identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "silence_s", "head_s", "tail_s",
+    "short_s", "segments", "status", "error",
+]
 
 
 
@@ -224,17 +244,115 @@ def merge_tracks(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows + appended, columns=columns).fillna("")
 
 
-def era_for_years(start, end, eras: pd.DataFrame) -> str | None:
-    """The era of ``eras`` whose range holds all of ``start``-``end`` (inclusive years), else None.
+#: How a tape whose years straddle two eras is labelled (see :func:`tape_era`).
+STRADDLE_POLICIES = ("exclude", "start", "end", "mid")
 
-    A tape straddling two eras, or with unknown years, has no era (it is "unlabelled").
+
+def era_of_year(year: int, eras: pd.DataFrame) -> str | None:
+    """Name of the era whose inclusive year range contains ``year``, or ``None``."""
+    hit = eras[(eras["start_year"] <= int(year)) & (eras["end_year"] >= int(year))]
+    return None if hit.empty else str(hit["era"].iloc[0])
+
+
+@dataclass(frozen=True)
+class EraDecision:
+    """The era of one tape, or why it has none.
+
+    Attributes
+    ----------
+    era : str
+        Era name, ``""`` when the tape is left out.
+    source : str
+        ``user`` (the ``era`` column), ``years``, ``years (<policy> of range)``, or ``""``.
+    reason : str
+        Why the tape is left out (``""`` when labelled).
     """
-    if start is None or end is None or pd.isna(start) or pd.isna(end):
-        return None
-    for r in eras.itertuples(index=False):
-        if r.start_year <= int(start) and int(end) <= r.end_year:
-            return r.era
-    return None
+
+    era: str
+    source: str = ""
+    reason: str = ""
+
+
+def tape_years(tape_rows: pd.DataFrame) -> tuple[int | None, int | None]:
+    """A tape's year range over its files: min of ``year_start`` .. max of ``year_end``.
+
+    Either bound falls back on the other column when its own is blank in every file; ``(None,
+    None)`` when no file has a year.
+    """
+    ys, ye = tape_rows["year_start"].dropna(), tape_rows["year_end"].dropna()
+    y0 = int(ys.min()) if len(ys) else (int(ye.min()) if len(ye) else None)
+    y1 = int(ye.max()) if len(ye) else (int(ys.max()) if len(ys) else None)
+    return y0, y1
+
+
+def tape_era(y0: int | None, y1: int | None, eras: pd.DataFrame, *, straddle: str = "exclude",
+             user_era: str = "") -> EraDecision:
+    """The one era rule: a tape's era from its user label, else from its years and the policy.
+
+    1. A non-blank ``era`` cell in ``tracks.csv`` (filled in by a user) wins.
+    2. Otherwise the era whose inclusive range holds the whole range ``y0..y1``.
+    3. A range that straddles two or more eras follows ``straddle``: ``exclude`` (left out),
+       ``start`` (era of ``y0``), ``end`` (era of ``y1``) or ``mid`` (era of the middle year,
+       rounded down).
+    4. No years, or years in no era (a gap between eras), leave the tape out with a reason.
+
+    Parameters
+    ----------
+    y0, y1 : int or None
+        The tape's first and last recording year (:func:`tape_years`).
+    eras : pd.DataFrame
+        Output of :func:`load_eras` (non-overlapping, so the rule is unambiguous).
+    straddle : {"exclude", "start", "end", "mid"}
+    user_era : str
+        The tape's user-set era, ``""`` when none.
+
+    Returns
+    -------
+    EraDecision
+
+    Raises
+    ------
+    ValueError
+        Unknown ``straddle`` policy.
+    """
+    if straddle not in STRADDLE_POLICIES:
+        raise ValueError(f"straddle must be one of {STRADDLE_POLICIES}, got {straddle!r}")
+    if user_era:
+        return EraDecision(user_era, "user")
+    if y0 is None or y1 is None or pd.isna(y0) or pd.isna(y1):
+        return EraDecision("", "", "no recording years (fill year_start/year_end or era in tracks.csv)")
+    y0, y1 = int(y0), int(y1)
+    e0, e1 = era_of_year(y0, eras), era_of_year(y1, eras)
+    if e0 is not None and e0 == e1:
+        return EraDecision(e0, "years")
+    if straddle == "exclude":
+        if e0 is None and e1 is None:
+            return EraDecision("", "", f"years {y0}-{y1} are in no era")
+        return EraDecision("", "", f"years {y0}-{y1} straddle eras {e0 or '(none)'} and {e1 or '(none)'} (straddle=exclude)")
+    year = {"start": y0, "end": y1, "mid": (y0 + y1) // 2}[straddle]
+    e = era_of_year(year, eras)
+    if e is None:
+        return EraDecision("", "", f"year {year} ({straddle} of {y0}-{y1}) is in no era")
+    return EraDecision(e, f"years ({straddle} of range)")
+
+
+def tape_user_era(tape_rows: pd.DataFrame, identifier: str) -> str:
+    """The user-set era of a tape's files (``""`` when none).
+
+    Raises
+    ------
+    ManifestError
+        Two files of one tape name different eras.
+    """
+    user = sorted({e for e in tape_rows["era"] if e})
+    if len(user) > 1:
+        raise ManifestError(f"tracks.csv: tape {identifier!r} has files labelled with different eras {user}")
+    return user[0] if user else ""
+
+
+def era_for_years(start, end, eras: pd.DataFrame) -> str | None:
+    """The era whose range holds all of ``start``-``end`` (inclusive years), else None (:func:`tape_era`)."""
+    return tape_era(start, end, eras).era or None
 
 
 def years_within_eras(start, end, eras: pd.DataFrame, names: list[str]) -> bool:
@@ -256,12 +374,12 @@ def years_within_eras(start, end, eras: pd.DataFrame, names: list[str]) -> bool:
 
 
 def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names: list[str],
-                  limit: int | None) -> pd.DataFrame:
+                  limit: int | None, *, straddle: str = "exclude") -> pd.DataFrame:
     """Rows of format ``fmt`` of the chosen eras and first ``limit`` tapes, with an ``era_of`` column.
 
-    A row's era is its user-set ``era`` when non-blank, else the era holding its whole year range,
-    else ``"unlabelled"``. ``--eras`` keeps rows whose era is named, or whose years all fall in
-    the named eras.
+    A tape's era is decided once, for all its files, by :func:`tape_era` (the rule training uses),
+    else it is ``"unlabelled"``. ``--eras`` keeps tapes whose era is named, or whose years all fall
+    in the named eras (a tape straddling two named eras is wanted too).
 
     Parameters
     ----------
@@ -275,6 +393,8 @@ def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names:
         Era names; empty keeps all.
     limit : int, optional
         Number of tapes (identifiers, in identifier order) to keep.
+    straddle : str
+        Straddle policy for the ``era_of`` column (see :func:`tape_era`).
 
     Returns
     -------
@@ -283,21 +403,54 @@ def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names:
     Raises
     ------
     ManifestError
-        If ``era_names`` holds an era not in ``eras``.
+        If ``era_names`` holds an era not in ``eras``, or a tape's files name different eras.
     """
     df = tracks[tracks["format"] == fmt].copy()
-    df["era_of"] = [
-        r.era or era_for_years(r.year_start, r.year_end, eras) or "unlabelled"
-        for r in df.itertuples(index=False)
-    ]
+    era_of: dict[str, str] = {}
+    span: dict[str, tuple] = {}
+    for ident, g in tracks.groupby("identifier", sort=False):
+        y0, y1 = tape_years(g)
+        span[ident] = (y0, y1)
+        era_of[ident] = tape_era(y0, y1, eras, straddle=straddle, user_era=tape_user_era(g, ident)).era or "unlabelled"
+    df["era_of"] = df["identifier"].map(era_of).fillna("unlabelled")
     if era_names:
         years_within_eras(None, None, eras, era_names)  # unknown era names fail even on no rows
-        keep = [
-            r.era_of in era_names or years_within_eras(r.year_start, r.year_end, eras, era_names)
-            for r in df.itertuples(index=False)
-        ]
+        keep = [r.era_of in era_names or years_within_eras(*span[r.identifier], eras, era_names)
+                for r in df.itertuples(index=False)]
         df = df[pd.Series(keep, index=df.index, dtype=bool)]
     df = df.sort_values(["identifier", "file"], kind="stable")
     if limit is not None:
         df = df[df["identifier"].isin(sorted(df["identifier"].unique())[:limit])]
     return df.reset_index(drop=True)
+
+
+def commentary_csv(rows: list[dict], *, summary: bool = False) -> str:
+    """Text of ``commentary.csv`` (or, with ``summary``, ``commentary_summary.csv``) for ``rows``."""
+    columns = SUMMARY_COLUMNS if summary else COMMENTARY_COLUMNS
+    return pd.DataFrame(rows, columns=columns).to_csv(index=False, lineterminator="\n")
+
+
+def read_commentary(path: Path, *, summary: bool = False) -> pd.DataFrame:
+    """Read ``commentary.csv`` (or ``commentary_summary.csv``) with its numbers typed.
+
+    Returns
+    -------
+    pd.DataFrame
+        Seconds columns as float; identifier, file, reason, status, error as str.
+
+    Raises
+    ------
+    ManifestError
+        Missing or malformed file, or a non-numeric time (file and line named).
+    """
+    columns = SUMMARY_COLUMNS if summary else COMMENTARY_COLUMNS
+    df = read_csv_table(path, required=columns, what="commentary audit",
+                        missing_hint="run `make preprocess` first")
+    for col in [c for c in columns if c.endswith("_s")] + (["segments"] if summary else []):
+        values = pd.to_numeric(df[col].replace("", "nan"), errors="coerce")
+        bad = values.isna() & (df[col] != "")
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise ManifestError(f"{path}, line {line_of(df, i)}: {col} {df[col].iloc[i]!r} is not a number")
+        df[col] = values
+    return df

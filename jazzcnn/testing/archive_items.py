@@ -12,7 +12,7 @@ import io
 import numpy as np
 import soundfile as sf
 
-from acquire.archive_server import ServedFile, ServedItem
+from jazzcnn.testing.archive_server import ServedFile, ServedItem
 
 SAMPLE_RATE = 44100
 

@@ -23,7 +23,7 @@ class ManifestError(JazzcnnError, ValueError):
 
 
 class FolderBusyError(JazzcnnError, RuntimeError):
-    """Another process holds the folder's lock (see :func:`jazzcnn.files.lock_folder`)."""
+    """Another process holds the folder's lock (see :func:`jazzcnn.core.files.lock_folder`)."""
 
 
 class NotWritableError(JazzcnnError, OSError):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from jazzcnn.errors import ManifestError
+from jazzcnn.core.errors import ManifestError
 
 log = logging.getLogger(__name__)
 

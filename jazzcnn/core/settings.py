@@ -31,7 +31,7 @@ import pydantic
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
 
-from jazzcnn.errors import SettingsError
+from jazzcnn.core.errors import SettingsError
 
 T = TypeVar("T")
 __all__ = ["SettingsError", "stage_config", "setting", "make_config", "replace", "config_from_args",

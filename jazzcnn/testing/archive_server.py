@@ -485,7 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve the files of a folder as one item per sub-folder (``python -m acquire.archive_server``)."""
+    """Serve the files of a folder as one item per sub-folder (``python -m jazzcnn.testing.archive_server``)."""
     import argparse
     from pathlib import Path
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from jazzcnn.files import atomic_write_text, file_digest
+from jazzcnn.core.files import atomic_write_text, file_digest
 
 
 def git_revision(repo_dir: Path | None = None) -> str:

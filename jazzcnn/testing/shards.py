@@ -1,7 +1,7 @@
 """Tiny synthetic data in the project's formats, for the train-stage tests and benchmarks.
 
 Writes ``manifests/tracks.csv`` + ``manifests/eras.csv`` and ``data/shards/`` following the shard
-contract of :mod:`train.data`: each era gets a distinct pure tone (plus noise), so a network can
+contract of :mod:`jazzcnn.train.data`: each era gets a distinct pure tone (plus noise), so a network can
 separate the eras from a one-second clip.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acquire.manifest import TRACK_COLUMNS
+from jazzcnn.acquire.manifests import TRACK_COLUMNS
 
 #: (era, start_year, end_year, tone frequency [Hz])
 DEFAULT_ERAS = [("Early", 1920, 1929, 220.0), ("Swing", 1930, 1944, 880.0), ("Bop", 1945, 1959, 3000.0)]
@@ -45,7 +45,7 @@ def write_synthetic(root: Path, *, eras=DEFAULT_ERAS, tapes_per_era: int = 5, se
     dict
         ``manifests_dir``, ``data_dir``, ``shard_dir`` paths and ``tapes`` (DataFrame of tracks).
     """
-    from preprocess.shards import ShardStore
+    from jazzcnn.preprocess.shards import ShardStore
 
     root = Path(root)
     man, shard_dir = root / "manifests", root / "data" / "shards"
@@ -85,13 +85,50 @@ def write_synthetic(root: Path, *, eras=DEFAULT_ERAS, tapes_per_era: int = 5, se
 
 
 def tiny_train_config(data: dict, runs_dir: Path, run: str = "tiny", **overrides):
-    """A :class:`train.config.TrainConfig` for fast CPU tests on :func:`write_synthetic` data.
+    """A :class:`jazzcnn.train.config.TrainConfig` for fast CPU tests on :func:`write_synthetic` data.
 
     One-second clips, small batches, a few epochs, learning rate 1e-3 (the tones separate quickly).
     """
-    from train.config import TrainConfig
+    from jazzcnn.train.config import TrainConfig
 
     settings = dict(data_dir=data["data_dir"], manifests_dir=data["manifests_dir"], runs_dir=Path(runs_dir), run=run,
                     clip_seconds=1.0, epochs=3, batch_size=8, learning_rate=1e-3, patience=3)
     settings.update(overrides)
     return TrainConfig(**settings)
+
+
+def write_noise_shards(shard_dir: Path, *, n_tapes: int = 40, segments: int = 4, seg_seconds: float = 60.0,
+                       per_shard: int = 8, sample_rate: int = 16000, seed: int = 0) -> pd.DataFrame:
+    """A shard folder of int16 noise, written by the real writer, for throughput benchmarks.
+
+    Parameters
+    ----------
+    shard_dir : Path
+        Created; the commentary views go to its ``commentary/`` subfolder.
+    n_tapes, segments : int
+        Tapes (``tape000`` ...) and segments per tape.
+    seg_seconds : float
+        Length of each segment [s].
+    per_shard : int
+        Segments per shard file.
+    sample_rate : int
+        [Hz]
+
+    Returns
+    -------
+    pd.DataFrame
+        The index (:func:`jazzcnn.preprocess.shards.load_index`).
+    """
+    from jazzcnn.preprocess.shards import ShardStore, load_index
+
+    rng = np.random.default_rng(seed)
+    n = int(seg_seconds * sample_rate)
+    store = ShardStore(shard_dir, Path(shard_dir) / "commentary", per_shard * n * 2, {"noise": True}, sample_rate)
+    try:
+        for t in range(n_tapes):
+            segs = [(s * seg_seconds, rng.integers(-8000, 8000, n, dtype=np.int16)) for s in range(segments)]
+            store.add(f"tape{t:03d}", "a.mp3", "noise", segs, [], {"identifier": f"tape{t:03d}", "file": "a.mp3"}, None)
+        store.commit()
+    finally:
+        store.close()
+    return load_index(shard_dir)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from jazzcnn.errors import FolderBusyError, NotWritableError
+from jazzcnn.core.errors import FolderBusyError, NotWritableError
 
 # Read once at import: os.umask can only be read by setting it, which races with threads.
 _UMASK = os.umask(0o022)
