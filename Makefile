@@ -39,6 +39,11 @@ SEED        ?=
 STEPS_PER_EPOCH ?=
 PATIENCE    ?=
 BALANCE     ?=
+BANDLIMIT_HZ ?=
+# --- cross-validation ------------------------------------------------------------------
+CV_RUN      ?= crossval
+FOLDS       ?=
+CROSSVAL_ARGS ?=
 RUNS_DIR    ?= runs
 REPORTS_DIR ?= reports
 AUDIO       ?=
@@ -74,7 +79,7 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 # writes it again after finding nothing to do).
 .PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
-.PHONY: help venv download validate preprocess train score predict demo test bench clean-demo
+.PHONY: help venv download validate preprocess train score crossval predict demo test bench clean-demo
 
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
@@ -84,6 +89,7 @@ help:
 	@echo "make preprocess  16 kHz mono, commentary removed, shards in $(DATA_DIR)/shards"
 	@echo "make train       train run $(RUN) into $(RUNS_DIR)/$(RUN)"
 	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
+	@echo "make crossval    $(or $(FOLDS),5)-fold cross-validation with baselines into $(REPORTS_DIR)/$(CV_RUN)"
 	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
 	@echo "make bench       the benchmark scripts under benchmarks/"
 
@@ -129,12 +135,23 @@ $(MODEL): $(SHARDS_DONE) $(TRACKS) $(ERAS_CSV) $(call esc,$(CONFIG)) | venv
 	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
 	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
 	  $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) $(call opt,--patience,$(PATIENCE)) \
-	  $(call opt,--balance,$(BALANCE)) $(TRAIN_ARGS)
+	  $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) $(TRAIN_ARGS)
 
 score: $(REPORT)
 $(REPORT): $(MODEL) | venv
 	$(JAZZCNN) score --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --reports-dir $(call q,$(REPORTS_DIR)) \
 	  --data-dir $(call q,$(DATA_DIR)) $(SCORE_ARGS)
+
+# Cross-validation resumes by itself (finished folds are not trained again), so it always runs.
+crossval: $(SHARDS_DONE) | venv
+	$(JAZZCNN) crossval $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(CV_RUN)) \
+	  --reports-dir $(call q,$(REPORTS_DIR)) $(call opt,--folds,$(FOLDS)) $(call opt,--preset,$(PRESET)) \
+	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
+	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
+	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
+	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
+	  $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) $(call opt,--patience,$(PATIENCE)) \
+	  $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) $(CROSSVAL_ARGS)
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "train the Kapre CNN on era labels resolved from the manifests"),
     "score": ("jazzcnn.train.config:ScoreConfig", "jazzcnn.commands:run_score",
               "score a run on its held-out test tapes: matrices, plots, report"),
+    "crossval": ("jazzcnn.train.config:CrossvalConfig", "jazzcnn.commands:run_crossval",
+                 "K-fold cross-validation of the CNN beside a majority and a linear baseline: every tape scored once"),
     "predict": ("jazzcnn.train.config:PredictConfig", "jazzcnn.commands:run_predict",
                 "era probabilities for any audio file, whole file and per clip"),
     "demo": ("jazzcnn.demo:DemoConfig", "jazzcnn.demo:run_demo",
@@ -96,6 +98,9 @@ def setup_logging() -> None:
                 handler.setFormatter(_Formatter())
                 logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    # TensorFlow warns about retracing whenever a new model predicts (every fold of a
+    # cross-validation); it is expected there and says nothing the user can act on.
+    logging.getLogger("tensorflow").addFilter(lambda record: "retracing" not in record.getMessage())
 
 
 def main(argv: list[str] | None = None) -> int:

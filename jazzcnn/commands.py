@@ -208,6 +208,32 @@ def run_score(cfg) -> int:
     return EXIT_OK
 
 
+def run_crossval(cfg) -> int:
+    """``jazzcnn crossval``: cross-validate, print the CNN's and the baselines' scores and the report path."""
+    from jazzcnn.train.checkpoints import CheckpointError
+    from jazzcnn.train.crossval import crossval
+
+    status: list[int] = []
+    with _errors_to_status(status, {CheckpointError: EXIT_FAILED}):
+        res = crossval(cfg)
+    if status:
+        return status[0]
+    m = res.metrics
+    print(f"{m['n_tapes']} tapes in {m['folds']} folds by {m['group']}"
+          + (f", band-limited to {m['bandlimit_hz']:g} Hz" if m.get("bandlimit_hz") else "")
+          + f" ({len(res.trained)} fold(s) trained now):")
+    rows = [("CNN", m)] + [(f"{k} baseline", v) for k, v in m["baselines"].items()]
+    for name, ev in rows:
+        lo, hi = ev["tape_accuracy_exact_interval"]
+        print(f"  {name:<18s} tape accuracy {ev['tape']['accuracy']:.3f} ({lo:.3f} to {hi:.3f}), "
+              f"clip accuracy {ev['clip']['accuracy']:.3f}, tape macro-F1 {ev['tape']['macro_f1']:.3f}")
+    comp = m.get("comparison", {}).get("cnn_vs_linear")
+    if comp:
+        print(f"  CNN vs linear on the same tapes: exact McNemar p = {comp['mcnemar']['p_value']:.3g}")
+    print(f"report: {res.report}")
+    return EXIT_OK
+
+
 def run_predict(cfg) -> int:
     """``jazzcnn predict``: print era probabilities for a whole file, then per clip."""
     from pathlib import Path

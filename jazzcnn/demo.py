@@ -20,6 +20,7 @@ import pandas as pd
 import soundfile as sf
 
 from jazzcnn.acquire.manifests import read_commentary
+from jazzcnn.core.errors import JazzcnnError
 from jazzcnn.core.settings import setting, stage_config
 from jazzcnn.testing.demo_tapes import TAPE_RATE, DemoTape, make_collection
 
@@ -32,6 +33,9 @@ class DemoConfig:
     tape_seconds: float = setting(75.0, "length of each generated tape", "s", ge=20, le=3600)
     epochs: int = setting(12, "training epochs of the short seed3s run", "epochs", ge=1)
     steps_per_epoch: int = setting(20, "training batches of 32 random clips per epoch", "batches", ge=1)
+    crossval_folds: int = setting(3, "folds of the cross-validation run after the single split, by artist (the demo "
+                                     "has 3 artists per era); 0 skips it", "folds", ge=0, le=3)
+    crossval_epochs: int = setting(6, "training epochs of each cross-validation fold", "epochs", ge=1)
     seed: int = setting(0, "seed of the generated collection and of training")
     workers: int = setting(2, "download connections and preprocess processes", "workers", ge=1, le=64)
     fresh: bool = setting(True, "delete WORK_DIR first, so every stage runs from scratch")
@@ -136,7 +140,8 @@ def run_demo(cfg: DemoConfig) -> int:
     from jazzcnn.core.paths import default_eras_csv
     from jazzcnn.preprocess.config import PreprocessConfig
     from jazzcnn.testing.archive_server import ArchiveServer
-    from jazzcnn.train.config import ScoreConfig, TrainConfig
+    from jazzcnn.train.config import CrossvalConfig, ScoreConfig, TrainConfig
+    from jazzcnn.train.crossval import crossval
 
     work = Path(cfg.work_dir)
     if cfg.fresh and work.exists():
@@ -169,7 +174,16 @@ def run_demo(cfg: DemoConfig) -> int:
                                                seed=cfg.seed, **common))
         _stage("score", run_score, ScoreConfig(runs_dir=work / "runs", run="demo", reports_dir=work / "reports",
                                                data_dir=data))
-    except RuntimeError as e:
+        cv = None
+        if cfg.crossval_folds:
+            print("\n=== crossval ===", flush=True)
+            t0 = time.time()
+            cv = crossval(CrossvalConfig(runs_dir=work / "runs", run="demo-crossval", reports_dir=work / "reports",
+                                         folds=cfg.crossval_folds, group="artist", preset="seed3s",
+                                         epochs=cfg.crossval_epochs, steps_per_epoch=cfg.steps_per_epoch, seed=cfg.seed,
+                                         **common), verbose=0)
+            print(f"--- crossval: {time.time() - t0:.1f} s, report {cv.report}", flush=True)
+    except (RuntimeError, JazzcnnError) as e:
         print(f"demo failed: {e}", file=sys.stderr)
         return 1
 
@@ -185,6 +199,9 @@ def run_demo(cfg: DemoConfig) -> int:
         "clip_accuracy": metrics["clip"]["accuracy"],
         "clip_macro_f1": metrics["clip"]["macro_f1"],
     }
+    if cv is not None:
+        summary["crossval_tape_accuracy"] = {"cnn": cv.metrics["tape"]["accuracy"],
+                                             **{k: v["tape"]["accuracy"] for k, v in cv.metrics["baselines"].items()}}
     (work / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\n=== demo done ===")
     print(f"report:            {report_dir / 'report.md'}")
@@ -193,5 +210,9 @@ def run_demo(cfg: DemoConfig) -> int:
     print(f"music kept:        {vad['music_kept']:.1%} of the true music")
     print(f"tape accuracy:     {summary['tape_accuracy']:.2f} (majority baseline {summary['tape_majority_baseline']:.2f})")
     print(f"clip accuracy:     {summary['clip_accuracy']:.2f}, clip macro-F1 {summary['clip_macro_f1']:.2f}")
+    if cv is not None:
+        acc = summary["crossval_tape_accuracy"]
+        print(f"cross-validated:   tape accuracy CNN {acc['cnn']:.2f}, linear baseline {acc['linear']:.2f}, "
+              f"majority baseline {acc['majority']:.2f} ({cfg.crossval_folds} folds by artist; {cv.report})")
     print(f"took {summary['minutes']:.1f} min")
     return 0

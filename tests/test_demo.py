@@ -41,7 +41,8 @@ def test_generated_tape_alternates_speech_and_music_with_era_bandwidth():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
-    cfg = DemoConfig(work_dir=tmp_path / "demo", tapes_per_era=4, tape_seconds=60, epochs=8, steps_per_epoch=15, workers=2)
+    cfg = DemoConfig(work_dir=tmp_path / "demo", tapes_per_era=4, tape_seconds=60, epochs=8, steps_per_epoch=15, workers=2,
+                     crossval_epochs=3)
     assert run_demo(cfg) == 0
     out = capsys.readouterr().out
     work = cfg.work_dir
@@ -62,3 +63,8 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert summary["commentary"]["speech_removed"] >= 0.9 and summary["commentary"]["music_kept"] >= 0.9
     assert "Commentary removed" in (report / "report.md").read_text()
     assert "report:" in out and "tape accuracy:" in out
+    # the cross-validation: every tape scored once, the CNN beside both baselines
+    cv = summary["crossval_tape_accuracy"]
+    assert set(cv) == {"cnn", "linear", "majority"} and cv["cnn"] > cv["majority"]
+    assert "cross-validated:   tape accuracy CNN" in out
+    assert (work / "reports" / "demo-crossval" / "report.md").exists()

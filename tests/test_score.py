@@ -103,21 +103,73 @@ def test_metric_helpers():
     assert np.isnan(spearman([1, 2], [1, 2])["rho"])
 
 
-def test_report_intervals_contain_the_point_estimates(report):
+def test_too_few_test_tapes_give_no_interval_rather_than_a_narrow_one(report):
     out, _ = report
     m = json.loads((out / "metrics.json").read_text())
-    iv = m["intervals"]
-    assert iv["n_resamples"] == 1000 and iv["confidence"] == 0.95 and iv["n_groups"] == m["n_test_tapes"]
-    for key, point in (("tape_accuracy", m["tape"]["accuracy"]), ("clip_accuracy", m["clip"]["accuracy"]),
-                       ("tape_macro_f1", m["tape"]["macro_f1"])):
+    assert m["intervals"] is None and min(m["groups_per_era"]) < 5
+    assert m["interval_note"].startswith("too few tapes for an interval")
+    md = (out / "report.md").read_text()
+    assert "too few tapes for an interval" in md and "0 to 1.000" not in md
+    # the exact binomial interval of tape accuracy is still given, and holds the estimate
+    lo, hi = m["tape_accuracy_exact_interval"]
+    assert 0 <= lo <= m["tape"]["accuracy"] <= hi <= 1 and hi - lo > 0.2  # few tapes: wide
+    assert "make crossval" in md
+
+
+def _clip_frame(n_per_era: int, n_eras: int, hit_rate: float, clips_per_tape: int = 3, seed: int = 0):
+    """Clips of ``n_per_era`` tapes per era; each tape's clips right with probability ``hit_rate``."""
+    rng = np.random.default_rng(seed)
+    eras = [f"e{k}" for k in range(n_eras)]
+    rows, tapes = [], []
+    for k in range(n_eras):
+        for t in range(n_per_era):
+            ident = f"e{k}-t{t}"
+            pred = k if rng.random() < hit_rate else (k + 1) % n_eras
+            for _ in range(clips_per_tape):
+                p = np.full(n_eras, 0.1 / (n_eras - 1))
+                p[pred] = 0.9
+                rows.append({"identifier": ident, "y": k, **{f"p_{e}": p[j] for j, e in enumerate(eras)}})
+            tapes.append({"identifier": ident, "y": k, "year": 1925.0 + 10 * k + rng.random(), "group": ident})
+    return pd.DataFrame(rows), pd.DataFrame(tapes).set_index("identifier"), eras
+
+
+def test_evaluate_gives_intervals_holding_the_estimates_when_groups_suffice():
+    from jazzcnn.train.metrics import evaluate
+
+    clips, tapes, eras = _clip_frame(8, 3, 0.7)
+    ev = evaluate(clips, tapes, eras, bootstrap=400, seed=1)
+    iv = ev["intervals"]
+    assert iv is not None and iv["n_groups"] == 24 and iv["groups_per_era"] == [8, 8, 8]
+    for key, point in (("tape_accuracy", ev["tape"]["accuracy"]), ("clip_accuracy", ev["clip"]["accuracy"]),
+                       ("tape_macro_f1", ev["tape"]["macro_f1"])):
         lo, hi = iv[key]
-        assert 0 <= lo <= point <= hi <= 1, key
-    conf = np.array(m["confidence_matrix"], float)
+        assert 0 <= lo <= point <= hi <= 1 and hi > lo, key
+    conf = np.array(ev["confidence_matrix"], float)
     lo, hi = np.array(iv["confidence_matrix_low"], float), np.array(iv["confidence_matrix_high"], float)
     assert np.all(lo <= conf + 1e-9) and np.all(conf <= hi + 1e-9)
-    md = (out / "report.md").read_text()
-    assert "95% confidence intervals (1000 bootstrap resamples" in md and "With 95% bootstrap intervals" in md
-    assert sum(iv["groups_per_era"]) == iv["n_groups"] and "Caution: eras with fewer than 5 test groups" in md
+    # the same data with 4 tapes per era: no interval, and the note says why
+    few = evaluate(*_clip_frame(4, 3, 0.7)[:2], eras, bootstrap=400)
+    assert few["intervals"] is None and "an era has only 4 group(s)" in few["interval_note"]
+    assert evaluate(clips, tapes, eras, bootstrap=0)["interval_note"].startswith("bootstrap intervals switched off")
+
+
+def test_exact_interval_mcnemar_and_paired_bootstrap():
+    from scipy.stats import binomtest
+
+    from jazzcnn.train.metrics import clopper_pearson, mcnemar_exact, paired_bootstrap_difference
+
+    lo, hi = clopper_pearson(7, 10)
+    ci = binomtest(7, 10).proportion_ci(method="exact")
+    assert (lo, hi) == pytest.approx((ci.low, ci.high)) and clopper_pearson(0, 0) == [None, None]
+    assert clopper_pearson(10, 10)[1] == 1.0 and clopper_pearson(10, 10)[0] < 1.0
+    a = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 1], bool)
+    b = np.array([0, 0, 0, 0, 0, 0, 1, 1, 0, 1], bool)
+    mc = mcnemar_exact(a, b)
+    assert (mc["a_only"], mc["b_only"]) == (6, 0) and mc["p_value"] == pytest.approx(binomtest(6, 6, 0.5).pvalue)
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+    groups, strata = np.arange(10), np.zeros(10)
+    pb = paired_bootstrap_difference(a, b, groups, strata, n_resamples=300, seed=0)
+    assert pb["difference"] == pytest.approx(0.6) and 0 < pb["interval"][0] < 0.6 < pb["interval"][1] and pb["p_value"] < 0.05
 
 
 def _tapes(n_per_era: int, n_eras: int, hit_rate: float, seed: int = 0):

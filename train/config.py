@@ -40,6 +40,9 @@ class TrainConfig:
         "weights", "class imbalance: weights (class weights) or sampling (balanced sampling)")
     mixed_precision: bool | None = setting(None, "float16 compute on GPU, Kapre front end kept float32 (default: on when a GPU is seen)")
     eval_hop_s: float | None = setting(None, "hop of the fixed evaluation clip grid (default: the clip length)", "s", gt=0)
+    bandlimit_hz: float | None = setting(None, "recording-technology control: band-limit every clip to this frequency and "
+                                               "scale it to one level before the model sees it (e.g. 3500, the band of "
+                                               "acoustic 78s); default off", "Hz", gt=0, le=96000)
     max_examples: int | None = setting(None, "smoke switch: at most this many training clips per epoch", "clips", ge=1)
 
 
@@ -67,3 +70,25 @@ class PredictConfig:
     runs_dir: Path = setting(Path("runs"), "run folders live in RUNS_DIR/<run>")
     run: str = setting("seed3s", "trained run whose model to use")
     output: Path | None = setting(None, "write the per-clip probabilities to this CSV as well", path=True)
+
+
+@stage_config
+class CrossvalConfig(TrainConfig):
+    """K-fold cross-validation: every training setting, plus the folds, the baselines and the report.
+
+    Each fold trains with the settings above on the other folds (a validation part carved out of
+    them by group, for early stopping) and predicts its own held-out tapes.
+    """
+
+    run: str = setting("crossval", "name of the cross-validation: fold runs in RUNS_DIR/<run>/fold-K, report in "
+                                   "REPORTS_DIR/<run>")
+    group: Literal["tape", "artist"] = setting("artist", "fold unit: all tapes of an artist (default) or of a tape "
+                                                         "stay in one fold")
+    folds: int = setting(5, "number of folds (StratifiedGroupKFold, stratified by era, seeded)", "folds", ge=2, le=50)
+    reports_dir: Path = setting(Path("reports"), "the report is written to REPORTS_DIR/<run>")
+    linear_baseline: bool = setting(True, "also fit the linear baseline (logistic regression on log-mel statistics) "
+                                          "on the same folds and clips")
+    bootstrap: int = setting(1000, "bootstrap resamples of groups (tapes or artists) for the confidence intervals "
+                                   "(given only when every era has at least 5 groups); 0 turns them off", "resamples", ge=0)
+    confidence: float = setting(0.95, "coverage of the confidence intervals", "fraction", gt=0, lt=1)
+    predict_batch_size: int = setting(64, "clips per prediction batch", "clips", ge=1)

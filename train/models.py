@@ -135,7 +135,7 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
 
 
 def load_model(path):
-    """Load a saved ``.keras`` model (no custom objects needed; compiles it too).
+    """Load a saved ``.keras`` model for inference (no custom objects needed; not compiled).
 
     Raises
     ------
@@ -147,10 +147,12 @@ def load_model(path):
     import kapre  # noqa: F401  (registers Kapre's layers with Keras' serialisation)
     import keras
 
+    import jazzcnn.train.layers  # noqa: F401  (registers our own layers likewise)
+
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file {path} not found: train the run first (jazzcnn train)")
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path, compile=False)  # for inference: no optimizer state to restore
     except Exception as e:  # keras raises many types for a damaged archive
         raise ValueError(f"model file {path} is corrupt or not a Keras model ({type(e).__name__}: {e})") from None

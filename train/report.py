@@ -148,36 +148,116 @@ def interval_table(conf: np.ndarray, iv: dict, eras: list[str]) -> list[str]:
             md_table(table), ""]
 
 
-def write_report(out: Path, cfg, run: dict, metrics: dict, conf: np.ndarray, clip_m: dict, tape_m: dict,
-                  prov: dict, has_curves: bool) -> None:
-    eras = metrics["eras"]
+def _fmt_interval(iv) -> str:
+    return "n/a" if not iv or iv[0] is None else f"{iv[0]:.3f} to {iv[1]:.3f}"
+
+
+def summary_table(models: dict[str, dict]) -> pd.DataFrame:
+    """One row per model or baseline: tape and clip scores, with the exact interval of tape accuracy."""
     rows = []
+    for name, ev in models.items():
+        t, c = ev["tape"], ev["clip"]
+        rows.append({"": name, "tapes": t["n"], "tape accuracy": t["accuracy"],
+                     "exact interval": _fmt_interval(ev.get("tape_accuracy_exact_interval")),
+                     "tape balanced acc.": t["balanced_accuracy"], "tape macro-F1": t["macro_f1"], "clips": c["n"],
+                     "clip accuracy": c["accuracy"], "clip macro-F1": c["macro_f1"]})
+    return pd.DataFrame(rows)
+
+
+def interval_lines(ev: dict, unit: str) -> list[str]:
+    """Markdown: the bootstrap intervals of ``ev``, or the honest reason there are none."""
+    iv = ev.get("intervals")
+    if not iv:
+        return [f"Bootstrap intervals: {ev.get('interval_note') or 'not computed'} (none given rather than a "
+                "misleadingly narrow one).", ""]
+    pct = f"{iv['confidence']:.0%}"
+    return [f"{pct} confidence intervals ({iv['n_resamples']} bootstrap resamples of the {iv['n_groups']} groups - "
+            f"{unit} - within each era; clips of one group are not independent, so groups are the unit): tape "
+            f"accuracy {_fmt_interval(iv['tape_accuracy'])}, tape balanced accuracy "
+            f"{_fmt_interval(iv['tape_balanced_accuracy'])}, tape macro-F1 {_fmt_interval(iv['tape_macro_f1'])}, clip "
+            f"accuracy {_fmt_interval(iv['clip_accuracy'])}, Spearman rho {_fmt_interval(iv['spearman_rho'])}.", ""]
+
+
+def write_evaluation_files(out: Path, ev: dict, eras: list[str], *, title: str = "") -> None:
+    """The tables and plots of one evaluation (:func:`jazzcnn.train.metrics.evaluate`) into ``out``.
+
+    Writes ``tape_predictions.csv``, ``confidence_matrix.csv/.png``, ``confidence_by_diagonal.csv/.png``,
+    ``confusion_clip.csv/.png``, ``confusion_tape.csv/.png``, ``per_era_clip.csv``, ``per_era_tape.csv``
+    and ``era_vs_year.png``.
+    """
+    conf = np.array(ev["confidence_matrix"], dtype=float)
+    atomic_write_text(out / "tape_predictions.csv", ev["tape_table"].to_csv(index=False))
+    atomic_write_text(out / "confidence_matrix.csv", matrix_df(conf, eras).to_csv(index=False))
+    atomic_write_text(out / "confidence_by_diagonal.csv", matrix_df(by_diagonal(conf), eras).to_csv(index=False))
     for level in ("clip", "tape"):
-        for name, key in ((f"model ({level}s)", level), (f"majority baseline ({level}s)", f"baseline_{level}")):
-            m = metrics[key]
-            rows.append({"": name, "n": m["n"], "accuracy": m["accuracy"], "balanced accuracy": m["balanced_accuracy"],
-                         "macro-F1": m["macro_f1"]})
-    rho = metrics["spearman_year_vs_expected_era_index"]
-    iv = metrics.get("intervals")
+        atomic_write_text(out / f"confusion_{level}.csv",
+                          matrix_df(np.array(ev[level]["confusion"]), eras).to_csv(index=False))
+        atomic_write_text(out / f"per_era_{level}.csv", pd.DataFrame(ev[level]["per_era"]).to_csv(index=False))
+        heatmap(np.array(ev[level]["confusion"], float), eras, f"confusion ({level}s){title}", out / f"confusion_{level}.png",
+                fmt="{:.0f}")
+    heatmap(conf, eras, f"era confidence: mean softmax (clips){title}", out / "confidence_matrix.png")
+    heatmap(by_diagonal(conf), eras, f"era confidence / diagonal{title}", out / "confidence_by_diagonal.png")
+    era_vs_year_plot(ev["tape_table"], eras, ev["spearman_year_vs_expected_era_index"], out / "era_vs_year.png")
+
+
+def evaluation_sections(ev: dict, eras: list[str], what: str) -> list[str]:
+    """Markdown sections of one evaluation: confidence table, confusion matrices, per-era scores,
+    and the study's question (probability against year)."""
+    conf = np.array(ev["confidence_matrix"], dtype=float)
+    iv = ev.get("intervals")
+    rho = ev["spearman_year_vs_expected_era_index"]
+    return [
+        "## Era confidence (the seed study's table)", "",
+        f"Mean softmax probability over the clips of each true era (rows sum to 1), {what}.", "",
+        md_table(matrix_df(conf, eras)), "", *(interval_table(conf, iv, eras) if iv else []),
+        "![confidence](confidence_matrix.png)", "",
+        "Each row divided by its diagonal entry (values above 1: the era is taken for another more than for itself).", "",
+        md_table(matrix_df(by_diagonal(conf), eras)), "", "![by diagonal](confidence_by_diagonal.png)", "",
+        "## Confusion matrices", "",
+        "Clips:", "", md_table(matrix_df(np.array(ev["clip"]["confusion"]), eras), "{:.0f}"), "",
+        "Tapes (mean probability over a tape's clips):", "",
+        md_table(matrix_df(np.array(ev["tape"]["confusion"]), eras), "{:.0f}"), "",
+        "![confusion clips](confusion_clip.png) ![confusion tapes](confusion_tape.png)", "",
+        "## Per-era precision, recall, F1", "", "Clips:", "", md_table(pd.DataFrame(ev["clip"]["per_era"])), "",
+        "Tapes:", "", md_table(pd.DataFrame(ev["tape"]["per_era"])), "",
+        "## Does the confidence follow the years?", "",
+        f"Spearman rank correlation between a tape's recording year and its expected era index "
+        f"(sum_k p_k k, eras numbered chronologically): **rho = {rho['rho']:.3f}** (p = {rho['p_value']:.3g}, "
+        f"n = {rho['n']} tapes" + (f"; {iv['confidence']:.0%} interval {_fmt_interval(iv['spearman_rho'])}" if iv else "")
+        + ").", "", "![era vs year](era_vs_year.png)", "",
+    ]
+
+
+def provenance_lines(prov: dict, train_revisions: list[str], config: dict) -> list[str]:
+    """Markdown: git revisions, hashes and the training configuration."""
+    return [
+        "## Provenance", "",
+        f"- git revision (scoring): `{prov['git_revision']}`",
+        *[f"- git revision (training): `{r}`" for r in sorted(set(train_revisions))],
+        *([f"- model sha256: `{prov['model_sha256']}`"] if prov.get("model_sha256") else []),
+        *[f"- {name} sha256: `{h}`" for name, h in prov["manifest_sha256"].items()],
+        "", "Training configuration:", "", "```json", json.dumps(config, indent=2, default=str), "```", "",
+    ]
+
+
+def control_line(config: dict) -> str:
+    """How the study was run with respect to the recording-technology control."""
+    hz = config.get("bandlimit_hz")
+    if hz:
+        return (f"**Recording-technology control on:** every clip was band-limited to {hz:g} Hz and scaled to one "
+                "level before the models saw it, so era cues from bandwidth and level are equalised.")
+    return ("**Recording-technology control off:** the models heard each tape's full band and level; era cues from "
+            "the recording chain (78s, tape, LP) may carry part of these scores. Run again with `BANDLIMIT_HZ=3500` "
+            "to take them away.")
+
+
+def write_report(out: Path, cfg, run: dict, metrics: dict, ev: dict, prov: dict, has_curves: bool) -> None:
+    """``report.md`` of a single-split ``jazzcnn score``."""
+    eras = metrics["eras"]
     tc = run["config"]
-    ci_lines = []
-    if iv:
-        pct = f"{iv['confidence']:.0%}"
-
-        def ci(key):
-            lo, hi = iv[key]
-            return "n/a" if lo is None else f"{lo:.3f} to {hi:.3f}"
-
-        ci_lines = [
-            f"{pct} confidence intervals ({iv['n_resamples']} bootstrap resamples of the {iv['n_groups']} test groups "
-            f"- split by `{tc.get('group')}` - within each era; clips of one group are not independent, so groups are "
-            f"the unit): tape accuracy {ci('tape_accuracy')}, tape balanced accuracy {ci('tape_balanced_accuracy')}, "
-            f"tape macro-F1 {ci('tape_macro_f1')}, clip accuracy {ci('clip_accuracy')}.", "",
-        ]
-        few = [f"{e} ({n})" for e, n in zip(eras, iv["groups_per_era"]) if n < 5]
-        if few:
-            ci_lines += [f"Caution: eras with fewer than 5 test groups - {', '.join(few)} - give the bootstrap too "
-                         "little to resample; these intervals understate the uncertainty.", ""]
+    models = {"model": ev, "majority baseline": {
+        "tape": metrics["baseline_tape"], "clip": metrics["baseline_clip"],
+        "tape_accuracy_exact_interval": metrics.get("baseline_tape_exact_interval")}}
     md = [
         f"# Era scores for run `{cfg.run}` ({cfg.split} tapes)",
         "",
@@ -186,36 +266,72 @@ def write_report(out: Path, cfg, run: dict, metrics: dict, conf: np.ndarray, cli
         f"split by `{tc.get('group')}`, straddle policy `{tc.get('straddle')}`). None of these tapes was used for "
         "training or early stopping.",
         "",
-        "## Summary", "", md_table(pd.DataFrame(rows)), "", *ci_lines,
-        "## Era confidence (the seed study's table)", "",
-        "Mean softmax probability over the clips of each true era (rows sum to 1).", "",
-        md_table(matrix_df(conf, eras)), "", *(interval_table(conf, iv, eras) if iv else []),
-        "![confidence](confidence_matrix.png)", "",
-        "Each row divided by its diagonal entry (values above 1: the era is taken for another more than for itself).", "",
-        md_table(matrix_df(by_diagonal(conf), eras)), "", "![by diagonal](confidence_by_diagonal.png)", "",
-        "## Confusion matrices", "",
-        "Clips:", "", md_table(matrix_df(np.array(clip_m["confusion"]), eras), "{:.0f}"), "",
-        "Tapes (mean probability over a tape's clips):", "", md_table(matrix_df(np.array(tape_m["confusion"]), eras), "{:.0f}"), "",
-        "![confusion clips](confusion_clip.png) ![confusion tapes](confusion_tape.png)", "",
-        "## Per-era precision, recall, F1", "", "Clips:", "", md_table(clip_m["per_era"]), "",
-        "Tapes:", "", md_table(tape_m["per_era"]), "",
-        "## Does the confidence follow the years?", "",
-        f"Spearman rank correlation between a test tape's recording year and its expected era index "
-        f"(sum_k p_k k, eras numbered chronologically): **rho = {rho['rho']:.3f}** (p = {rho['p_value']:.3g}, "
-        f"n = {rho['n']} tapes" + (f"; {iv['confidence']:.0%} interval {ci('spearman_rho')}" if iv else "") + ").",
-        "", "![era vs year](era_vs_year.png)", "",
+        "> One split says as much about which tapes fell where as about the eras. For figures one can "
+        "cite, run `make crossval`: every tape predicted once, out of fold, beside a majority and a linear baseline.",
+        "", control_line(tc), "",
+        "## Summary", "", md_table(summary_table(models)), "",
+        "The exact (Clopper-Pearson) interval of tape accuracy treats tapes as independent.", "",
+        *interval_lines(ev, f"split by `{tc.get('group')}`"),
+        *evaluation_sections(ev, eras, "held-out clips"),
     ]
     if has_curves:
         md += ["## Training curves", "", "![training curves](training_curves.png)", ""]
     md += commentary_section(run["manifests_dir"], run["split"], cfg.split)
-    md += [
-        "## Provenance", "",
-        f"- git revision (scoring): `{prov['git_revision']}`",
-        f"- git revision (training): `{json.loads((run['dir'] / 'provenance.json').read_text()).get('git_revision') if (run['dir'] / 'provenance.json').exists() else 'unknown'}`",
-        f"- model sha256: `{prov.get('model_sha256')}`",
-    ] + [f"- {name} sha256: `{h}`" for name, h in prov["manifest_sha256"].items()] + [
-        "", "Training configuration:", "", "```json", json.dumps(tc, indent=2), "```", "",
-        "Files: metrics.json, confidence_matrix.csv, confidence_by_diagonal.csv, confusion_clip.csv, confusion_tape.csv, "
-        "per_era_clip.csv, per_era_tape.csv, clip_predictions.csv, tape_predictions.csv, provenance.json.", "",
+    rev = json.loads((run["dir"] / "provenance.json").read_text()).get("git_revision", "unknown") \
+        if (run["dir"] / "provenance.json").exists() else "unknown"
+    md += provenance_lines(prov, [rev], tc)
+    md += ["Files: metrics.json, confidence_matrix.csv, confidence_by_diagonal.csv, confusion_clip.csv, confusion_tape.csv, "
+           "per_era_clip.csv, per_era_tape.csv, clip_predictions.csv, tape_predictions.csv, provenance.json.", ""]
+    atomic_write_text(out / "report.md", "\n".join(md))
+
+
+def write_crossval_report(out: Path, cfg, metrics: dict, evs: dict[str, dict], folds: pd.DataFrame, prov: dict,
+                          train_revisions: list[str], config: dict, manifests_dir: Path) -> None:
+    """``report.md`` of a cross-validation: every tape predicted once, models and baselines side by side."""
+    eras = metrics["eras"]
+    names = {"cnn": f"CNN (`{config.get('preset')}`)", "linear": "linear baseline", "majority": "majority baseline"}
+    models = {names[k]: ev for k, ev in evs.items()}
+    unit = f"folds by `{config.get('group')}`"
+    md = [
+        f"# Cross-validated era scores: `{cfg.run}`", "",
+        f"{metrics['n_tapes']} labelled tapes in {cfg.folds} folds by `{config.get('group')}` (scikit-learn's "
+        f"StratifiedGroupKFold: groups never split, stratified by era, seed {config.get('seed')}). Each fold's model "
+        "was trained on the other folds (a validation part carved out of them by group, for early stopping) and "
+        f"predicted its own fold: every tape below was predicted exactly once, by a model that never saw it. Clips of "
+        f"{config.get('clip_seconds'):g} s on a fixed grid; a tape's score is the mean of its clips' probabilities.", "",
+        control_line(config), "",
+        "## Summary", "", md_table(summary_table(models)), "",
+        "The exact (Clopper-Pearson) interval of tape accuracy treats tapes as independent; with `GROUP=artist` "
+        "tapes of one artist are not, so read it as a lower bound on the uncertainty.", "",
+        *interval_lines(evs["cnn"], unit),
     ]
+    comp = metrics.get("comparison", {}).get("cnn_vs_linear")
+    if comp:
+        mc, pb = comp["mcnemar"], comp["paired_bootstrap"]
+        md += ["## CNN against the linear baseline, on the same tapes", "",
+               f"Tapes the CNN got right and the linear baseline wrong: {mc['a_only']}; the reverse: {mc['b_only']} "
+               f"(of {mc['n']}). Exact McNemar test: **p = {mc['p_value']:.3g}**.",
+               (f"Difference in tape accuracy (CNN - linear): {pb['difference']:+.3f}, "
+                f"{metrics['confidence']:.0%} paired bootstrap interval {_fmt_interval(pb['interval'])} "
+                f"(p = {pb['p_value']:.3g}, {pb['n_resamples']} resamples of groups within eras)." if pb else
+                "Paired bootstrap: too few groups per era for an interval."), ""]
+    per_fold = pd.DataFrame(evs["cnn"]["per_fold"]).rename(columns={"tape_accuracy": "CNN tape acc.",
+                                                                     "clip_accuracy": "CNN clip acc."})
+    for key in ("linear", "majority"):
+        if key in evs:
+            other = pd.DataFrame(evs[key]["per_fold"])
+            per_fold[f"{key} tape acc."] = other["tape_accuracy"].to_numpy()
+    spread = evs["cnn"]["fold_spread"]
+    md += ["## Per fold", "", md_table(per_fold), "",
+           f"CNN tape accuracy over the folds: mean {spread['tape_accuracy_mean']:.3f}, standard deviation "
+           f"{spread['tape_accuracy_sd']:.3f}, range {spread['tape_accuracy_min']:.3f} to {spread['tape_accuracy_max']:.3f}.", ""]
+    md += evaluation_sections(evs["cnn"], eras, "all out-of-fold clips of the CNN")
+    if "linear" in evs:
+        rho = evs["linear"]["spearman_year_vs_expected_era_index"]
+        md += [f"The linear baseline's Spearman rho on the same tapes: {rho['rho']:.3f} (p = {rho['p_value']:.3g}).", ""]
+    md += commentary_section(manifests_dir, folds.assign(split="test"), "test")
+    md += provenance_lines(prov, train_revisions, config)
+    md += ["Files: metrics.json (the CNN's scores, `baselines` with the same keys, `comparison`, `per_fold`), folds.csv, "
+           "clip_predictions.csv and tape_predictions.csv (one row per tape, with its fold; the CNN's), "
+           "baseline_tape_predictions.csv, confidence_matrix.csv, confusion_*.csv, per_era_*.csv, provenance.json.", ""]
     atomic_write_text(out / "report.md", "\n".join(md))

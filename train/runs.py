@@ -90,6 +90,17 @@ def write_run_files(run_dir: Path, *, config: dict, classes: dict, labels: pd.Da
     return resume
 
 
+def is_complete(run_dir: Path, *, config: dict, split: pd.DataFrame) -> bool:
+    """True when ``run_dir`` holds a finished run trained with exactly this config and split."""
+    run_dir = Path(run_dir)
+    try:
+        return ((run_dir / "model.keras").exists() and (run_dir / "summary.json").exists()
+                and (run_dir / "split.csv").read_text() == split.to_csv(index=False)
+                and (run_dir / "config.json").read_text() == json.dumps(config, indent=2, default=str) + "\n")
+    except OSError:
+        return False
+
+
 def write_summary(run_dir: Path, summary: dict) -> None:
     """Write ``summary.json`` (clip counts, class weights, epochs, best validation loss, wall time)."""
     atomic_write_text(Path(run_dir) / "summary.json", json.dumps(summary, indent=2) + "\n")

@@ -129,3 +129,101 @@ def check_disjoint(split: pd.DataFrame) -> None:
         bad = n[n > 1]
         if not bad.empty:
             raise SplitError(f"{col} in more than one split: {list(bad.index)[:5]}")
+
+
+def make_folds(labels: pd.DataFrame, *, group: str = "artist", folds: int = 5, seed: int = 1234) -> pd.DataFrame:
+    """Assign every labelled tape to one of ``folds`` folds, groups never split, stratified by era.
+
+    Uses :class:`sklearn.model_selection.StratifiedGroupKFold` (shuffled, seeded), as scikit-learn's
+    model-selection guide recommends for grouped, imbalanced classes.
+
+    Parameters
+    ----------
+    labels : pd.DataFrame
+        Labelled tapes with audio: ``identifier``, ``artist``, ``era``.
+    group : {"tape", "artist"}
+        Fold unit.
+    folds : int
+        Number of folds (at least 2).
+    seed : int
+        The same seed and labels give the same folds.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``identifier, artist, era, group, fold`` (fold 0 .. folds-1), sorted by identifier.
+
+    Raises
+    ------
+    SplitError
+        An era has fewer groups than folds (the message names it and suggests a smaller
+        ``FOLDS`` or ``GROUP=tape``), or a fold would leave an era with fewer than 2 training
+        groups (one to train on, one to validate with).
+    """
+    df = labels[["identifier", "artist", "era"]].copy().reset_index(drop=True)
+    df["group"] = _group_keys(df, group).to_numpy()
+    unit = "tapes" if group == "tape" else "artists"
+    for era, g in df.groupby("era"):
+        n = g["group"].nunique()
+        if n < folds:
+            raise SplitError(f"era {era!r} has {n} {unit} with audio, fewer than the {folds} folds: use a smaller "
+                             f"FOLDS (at most {n})" + (" or GROUP=tape" if group == "artist" else "")
+                             + ", or add tapes of this era")
+    sgkf = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold = np.full(len(df), -1)
+    for k, (_, held) in enumerate(sgkf.split(np.zeros(len(df)), df["era"].to_numpy(), df["group"].to_numpy())):
+        fold[held] = k
+    df["fold"] = fold
+    for k in range(folds):
+        rest = df[df["fold"] != k]
+        for era in sorted(df["era"].unique()):
+            n = rest.loc[rest["era"] == era, "group"].nunique()
+            if n < 2:
+                raise SplitError(f"fold {k}: era {era!r} keeps {n} {unit} outside the fold, 2 are needed (train and "
+                                 f"validation); use a smaller FOLDS")
+    return df.sort_values("identifier").reset_index(drop=True)
+
+
+def fold_split(folds: pd.DataFrame, k: int, *, val_fraction: float = 0.15, seed: int = 1234,
+               tries: int = 50) -> pd.DataFrame:
+    """The train/val/test split of fold ``k``: its own tapes are the test, a validation part is
+    carved out of the other folds by group (stratified by era) for early stopping.
+
+    Parameters
+    ----------
+    folds : pd.DataFrame
+        Output of :func:`make_folds`.
+    k : int
+        The held-out fold.
+    val_fraction : float
+        Approximate share of the other folds' groups used for validation.
+    seed : int
+        Seed of the validation draw (shuffles ``seed, seed+1, ...`` until every era is in both
+        the train and the validation part).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``identifier, artist, era, group, split`` (as :func:`make_split`), sorted by identifier.
+
+    Raises
+    ------
+    SplitError
+        No draw put every era in both parts.
+    """
+    df = folds.drop(columns=["fold"]).copy()
+    df["split"] = np.where(folds["fold"].to_numpy() == k, "test", "train")
+    rest = np.flatnonzero(df["split"].to_numpy() == "train")
+    y, groups = df["era"].to_numpy()[rest], df["group"].to_numpy()[rest]
+    for t in range(tries):
+        try:
+            val = _one_fold(y, groups, val_fraction, seed + 7919 * (k + 1) + t)
+        except ValueError:
+            continue
+        if set(y[val]) == set(y) and set(y[~val]) == set(y):
+            split = df["split"].to_numpy().copy()
+            split[rest[val]] = "val"
+            df["split"] = split
+            return df.sort_values("identifier").reset_index(drop=True)
+    raise SplitError(f"fold {k}: no validation draw put every era in both the train and the validation part "
+                     f"({tries} tried); use a smaller FOLDS or GROUP=tape")

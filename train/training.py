@@ -111,6 +111,8 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     )
     if cfg.clip_seconds * cfg.sample_rate < p.n_fft:
         raise TrainError(f"clip_seconds {cfg.clip_seconds} is shorter than the STFT window ({p.n_fft} samples)")
+    if cfg.bandlimit_hz is not None and cfg.bandlimit_hz > cfg.sample_rate / 2:
+        raise TrainError(f"bandlimit_hz {cfg.bandlimit_hz:g} is above the Nyquist frequency ({cfg.sample_rate / 2:g} Hz)")
     return cfg
 
 
@@ -290,6 +292,10 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
     with strategy.scope():
         model = build_model(cfg.preset, len(eras), clip_samples, sample_rate=cfg.sample_rate,
                             learning_rate=cfg.learning_rate, mixed_precision=mixed)
+        if cfg.bandlimit_hz is not None:  # the recording-technology control travels with the model
+            from jazzcnn.train.layers import with_bandlimit
+
+            model = with_bandlimit(model, cfg.bandlimit_hz, cfg.sample_rate)
         state.restore(model)
     if not state.finished(cfg.epochs):
         model.fit(train_ds, epochs=cfg.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,

@@ -1,0 +1,224 @@
+"""``jazzcnn crossval``: K-fold cross-validation with baselines, so every labelled tape is scored once.
+
+Read top to bottom, :func:`crossval` is the whole procedure:
+
+1. labels and the shard index as for training (:func:`jazzcnn.train.training.labelled_tapes`);
+2. folds of groups (artist or tape), stratified by era, seeded
+   (:func:`jazzcnn.train.splits.make_folds`), saved as ``RUNS_DIR/<run>/folds.csv``;
+3. for each fold K: a validation part is carved out of the other folds by group
+   (:func:`jazzcnn.train.splits.fold_split`); the CNN is trained on the rest with every training
+   setting (``RUNS_DIR/<run>/fold-K``, a normal run folder, resumable; a finished fold is not
+   trained again); it predicts fold K's clips on the fixed grid;
+4. on the same folds and the same clips: the majority class (most training audio) and the
+   linear baseline (:mod:`jazzcnn.train.baselines`: logistic regression on log-mel statistics,
+   its C chosen on the fold's validation part);
+5. all out-of-fold predictions scored together (:func:`jazzcnn.train.metrics.evaluate`), per fold
+   and overall, the CNN against the linear baseline on the same tapes (exact McNemar test and a
+   paired bootstrap), and the report written to ``REPORTS_DIR/<run>`` in ``jazzcnn score``'s layout.
+
+With ``bandlimit_hz`` set, the recording-technology control applies to the CNN (inside the model)
+and to the baselines' clips alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jazzcnn.core.files import atomic_write_text
+from jazzcnn.core.paths import DataPaths, ManifestPaths
+from jazzcnn.core.provenance import manifest_hashes, write_provenance
+from jazzcnn.core.settings import config_to_dict, fields_of, make_config
+from jazzcnn.train.bandlimit import bandlimit
+from jazzcnn.train.baselines import LinearBaseline, logmel_stats, majority_proba, mel_settings_of
+from jazzcnn.train.config import CrossvalConfig, TrainConfig
+from jazzcnn.train.data import PCM_SCALE
+from jazzcnn.train.metrics import evaluate, json_ready, mcnemar_exact, paired_bootstrap_difference
+from jazzcnn.train.models import PRESETS
+from jazzcnn.train.report import write_crossval_report, write_evaluation_files
+from jazzcnn.train.runs import is_complete, load_checked_model, load_run
+from jazzcnn.train.scoring import clip_frame, clip_grid, predict_grid, tape_info
+from jazzcnn.train.splits import fold_split, make_folds
+from jazzcnn.train.training import labelled_tapes, resolve_config, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CrossvalResult:
+    """What ``jazzcnn crossval`` made.
+
+    Attributes
+    ----------
+    report_dir : Path
+        ``REPORTS_DIR/<run>``.
+    run_dir : Path
+        ``RUNS_DIR/<run>`` (``folds.csv`` and the fold runs).
+    metrics : dict
+        ``metrics.json``: the CNN's scores, ``baselines`` (``majority``, ``linear``) with the same
+        keys, ``comparison``, ``per_fold``.
+    folds : pd.DataFrame
+        ``folds.csv``.
+    trained : list of int
+        Folds trained by this call (the others were complete already).
+    """
+
+    report_dir: Path
+    run_dir: Path
+    metrics: dict
+    folds: pd.DataFrame
+    trained: list[int] = field(default_factory=list)
+
+    @property
+    def report(self) -> Path:
+        """``report.md``."""
+        return self.report_dir / "report.md"
+
+
+def _fold_config(cfg: CrossvalConfig, root: Path, k: int) -> TrainConfig:
+    """The training settings of fold ``k``: every training setting of ``cfg``, run ``fold-K`` under ``root``."""
+    values = {name: getattr(cfg, name) for name in fields_of(TrainConfig)}
+    values.update(runs_dir=root, run=f"fold-{k}", config=None)
+    return resolve_config(make_config(TrainConfig, values))
+
+
+def _features(reader, grid: dict, clip_samples: int, sample_rate: int, bandlimit_hz: float | None, mel,
+              chunk: int = 512) -> np.ndarray:
+    """Log-mel statistics of the grid's clips, read and computed ``chunk`` clips at a time (memory
+    stays small on the whole collection); band-limited first when the control is on."""
+    out = np.empty((len(grid["label"]), 2 * mel.n_mels), np.float32)
+    for s in range(0, len(out), chunk):
+        sl = slice(s, s + chunk)
+        x = reader.fetch(grid["shard"][sl], grid["start"][sl], grid["valid"][sl], clip_samples).astype(np.float32) * PCM_SCALE
+        out[sl] = logmel_stats(bandlimit(x, sample_rate, bandlimit_hz) if bandlimit_hz else x, mel)
+    return out
+
+
+def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
+    """Cross-validate the CNN and the baselines; see the module docstring for the steps.
+
+    Parameters
+    ----------
+    cfg : CrossvalConfig
+    verbose : int
+        Keras' per-epoch output while training the folds.
+
+    Returns
+    -------
+    CrossvalResult
+
+    Raises
+    ------
+    ManifestError, ShardError, TrainError, SettingsError
+        Bad input, found before any fold is trained.
+    SplitError
+        An era has fewer groups than folds (the message names it and suggests a smaller
+        ``FOLDS`` or ``GROUP=tape``).
+    CheckpointError
+        A fold's best checkpoint did not reload cleanly.
+    """
+    resolved = resolve_config(cfg)
+    data = labelled_tapes(resolved)
+    eras, labels, index = data["eras"], data["labels"], data["index"]
+    folds = make_folds(data["usable"], group=cfg.group, folds=cfg.folds, seed=cfg.seed)
+    root = Path(cfg.runs_dir) / cfg.run
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(root / "folds.csv", folds.to_csv(index=False))
+    shard_dir = DataPaths(cfg.data_dir).shards
+    preset = PRESETS[resolved.preset]
+    sr = resolved.sample_rate
+    clip_samples = int(round(resolved.clip_seconds * sr))
+    hop = int(round(resolved.eval_hop_s * sr))
+    mel = mel_settings_of(preset, sr)
+    cls = {e: i for i, e in enumerate(eras)}
+    info = tape_info(folds, labels, eras)
+
+    if cfg.linear_baseline:
+        # Once for every tape: a fold's parts are subsets of this grid, in the same order.
+        reader_all, _, grid_all, _ = clip_grid(index, shard_dir, dict(zip(folds["identifier"], folds["era"].map(cls))),
+                                               clip_samples, hop)
+        log.info("linear baseline: log-mel statistics of %d clips", len(grid_all["label"]))
+        feats_all = _features(reader_all, grid_all, clip_samples, sr, cfg.bandlimit_hz, mel)
+
+    cnn, linear, majority, trained, revisions, chosen_c = [], [], [], [], [], {}
+    for k in range(cfg.folds):
+        split = fold_split(folds, k, val_fraction=cfg.val_fraction, seed=cfg.seed)
+        fold_cfg = _fold_config(cfg, root, k)
+        fold_dir = root / fold_cfg.run
+        if is_complete(fold_dir, config=config_to_dict(fold_cfg), split=split):
+            log.info("fold %d of %d: complete in %s, not trained again", k + 1, cfg.folds, fold_dir)
+        else:
+            log.info("fold %d of %d: training on %d tapes (%d for validation), %d held out", k + 1, cfg.folds,
+                     int((split["split"] != "test").sum()), int((split["split"] == "val").sum()),
+                     int((split["split"] == "test").sum()))
+            train(fold_cfg, split=split, verbose=verbose)
+            trained.append(k)
+        run = load_run(fold_dir)
+        prov = run["dir"] / "provenance.json"
+        revisions.append(json.loads(prov.read_text()).get("git_revision", "unknown") if prov.exists() else "unknown")
+        parts = {name: split.loc[split["split"] == name, ["identifier", "era"]] for name in ("train", "val", "test")}
+        grids = {name: clip_grid(index, shard_dir, dict(zip(p["identifier"], p["era"].map(cls))), clip_samples, hop)
+                 for name, p in parts.items()}
+        reader, seg, grid, sub = grids["test"]
+        probs = predict_grid(load_checked_model(run), reader, grid, clip_samples, cfg.predict_batch_size)
+        cnn.append(clip_frame(grid, seg, sub, probs, eras, sr).assign(fold=k))
+        # baselines on the same clips
+        train_lengths = index.merge(parts["train"], on="identifier").groupby("era")["length"].sum()
+        maj = majority_proba({cls[e]: float(n) for e, n in train_lengths.items()}, len(eras), len(grid["label"]))
+        majority.append(clip_frame(grid, seg, sub, maj, eras, sr).assign(fold=k))
+        if cfg.linear_baseline:
+            feats = {name: feats_all[np.isin(grid_all["tape"], p["identifier"].to_numpy())] for name, p in parts.items()}
+            if len(feats["test"]) != len(grid["label"]):
+                raise RuntimeError("internal: the linear baseline's test clips differ from the CNN's")
+            model = LinearBaseline(len(eras), seed=cfg.seed).fit(
+                feats["train"], grids["train"][2]["label"], feats["val"], grids["val"][2]["label"])
+            chosen_c[k] = model.C
+            linear.append(clip_frame(grid, seg, sub, model.predict_proba(feats["test"]), eras, sr).assign(fold=k))
+
+    opts = {"bootstrap": cfg.bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
+    evs = {"cnn": evaluate(pd.concat(cnn, ignore_index=True), info, eras, **opts)}
+    if linear:
+        evs["linear"] = evaluate(pd.concat(linear, ignore_index=True), info, eras, **opts)
+    evs["majority"] = evaluate(pd.concat(majority, ignore_index=True), info, eras, **opts)
+    metrics = json_ready(evs["cnn"]) | {
+        "run": cfg.run, "folds": cfg.folds, "group": cfg.group, "preset": resolved.preset,
+        "bandlimit_hz": cfg.bandlimit_hz, "confidence": cfg.confidence,
+        "baselines": {name: json_ready(evs[name]) for name in ("majority", "linear") if name in evs},
+        "linear_baseline_C": chosen_c,
+    }
+    if "linear" in evs:
+        a = pd.Series(evs["cnn"]["tape_right"], index=evs["cnn"]["tape_ids"])
+        b = pd.Series(evs["linear"]["tape_right"], index=evs["linear"]["tape_ids"]).loc[a.index]
+        paired = None
+        if evs["cnn"]["intervals"] is not None:
+            paired = paired_bootstrap_difference(a.to_numpy(), b.to_numpy(), info.loc[a.index, "group"].to_numpy(),
+                                                 info.loc[a.index, "y"].to_numpy(), n_resamples=cfg.bootstrap,
+                                                 confidence=cfg.confidence, seed=cfg.seed)
+        metrics["comparison"] = {"cnn_vs_linear": {"mcnemar": mcnemar_exact(a.to_numpy(), b.to_numpy()),
+                                                   "paired_bootstrap": paired}}
+
+    out = Path(cfg.reports_dir) / cfg.run
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "folds.csv", folds.to_csv(index=False))
+    atomic_write_text(out / "clip_predictions.csv", evs_clips(cnn).to_csv(index=False))
+    write_evaluation_files(out, evs["cnn"], eras)
+    baseline_tapes = [evs[n]["tape_table"].assign(model=n) for n in ("linear", "majority") if n in evs]
+    atomic_write_text(out / "baseline_tape_predictions.csv", pd.concat(baseline_tapes).to_csv(index=False))
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
+    manifests = ManifestPaths(cfg.manifests_dir)
+    prov = write_provenance(out / "provenance.json", config=config_to_dict(cfg),
+                            manifests=manifest_hashes(manifests.tracks, manifests.eras),
+                            extra={"stage": "crossval", "fold_git_revisions": revisions})
+    write_crossval_report(out, cfg, metrics, evs, folds, prov, revisions, config_to_dict(resolved), manifests.root)
+    return CrossvalResult(report_dir=out, run_dir=root, metrics=metrics, folds=folds, trained=trained)
+
+
+def evs_clips(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The CNN's out-of-fold clip predictions as written to ``clip_predictions.csv``."""
+    df = pd.concat(frames, ignore_index=True)
+    return df[["identifier", "fold"] + [c for c in df.columns if c not in ("identifier", "fold", "y")]]
