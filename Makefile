@@ -126,16 +126,17 @@ $(SHARDS_DONE): $(VERIFIED) | venv
 $(VERIFIED):
 	@echo no verified downloads in $(call q,$(DATA_DIR)/audio): run "'make download'" first >&2; exit 1
 
+# The training settings, shared by train and crossval.
+TRAIN_OPTS = $(call opt,--preset,$(PRESET)) $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) \
+  $(call opt,--straddle,$(STRADDLE)) $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
+  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) $(call opt,--seed,$(SEED)) \
+  $(call opt,--max-examples,$(MAX_EXAMPLES)) $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) \
+  $(call opt,--patience,$(PATIENCE)) $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ))
+
 # Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
 train: $(MODEL)
 $(MODEL): $(SHARDS_DONE) $(TRACKS) $(ERAS_CSV) $(call esc,$(CONFIG)) | venv
-	$(JAZZCNN) train $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) $(call opt,--preset,$(PRESET)) \
-	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
-	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
-	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
-	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
-	  $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) $(call opt,--patience,$(PATIENCE)) \
-	  $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) $(TRAIN_ARGS)
+	$(JAZZCNN) train $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) $(TRAIN_OPTS) $(TRAIN_ARGS)
 
 score: $(REPORT)
 $(REPORT): $(MODEL) | venv
@@ -145,13 +146,7 @@ $(REPORT): $(MODEL) | venv
 # Cross-validation resumes by itself (finished folds are not trained again), so it always runs.
 crossval: $(SHARDS_DONE) | venv
 	$(JAZZCNN) crossval $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(CV_RUN)) \
-	  --reports-dir $(call q,$(REPORTS_DIR)) $(call opt,--folds,$(FOLDS)) $(call opt,--preset,$(PRESET)) \
-	  $(call opt,--config,$(CONFIG)) $(call opt,--group,$(GROUP)) $(call opt,--straddle,$(STRADDLE)) \
-	  $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
-	  $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) \
-	  $(call opt,--seed,$(SEED)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
-	  $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) $(call opt,--patience,$(PATIENCE)) \
-	  $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) $(CROSSVAL_ARGS)
+	  --reports-dir $(call q,$(REPORTS_DIR)) $(call opt,--folds,$(FOLDS)) $(TRAIN_OPTS) $(CROSSVAL_ARGS)
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))
