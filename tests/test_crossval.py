@@ -188,3 +188,14 @@ def test_bandlimit_removes_a_6k_tone_and_keeps_a_1k_tone_in_numpy_and_in_the_mod
     np.testing.assert_allclose(again.predict(x[..., None], verbose=0), wrapped.predict(x[..., None], verbose=0), atol=1e-6)
     with pytest.raises(ValueError, match="outside"):
         bandlimit(x, sr, 9000)
+
+
+def test_crossval_report_page_opens_from_disk(browser, result, data, tmp_path):
+    from conftest import SCREENSHOTS
+    from test_pages import check_report_page
+
+    shot = (SCREENSHOTS or tmp_path) / "crossval_html.png"
+    check_report_page(browser, result.report_dir, data["shard_dir"], shot)
+    html = (result.report_dir / "report.html").read_text()
+    assert "Per fold" in html and "linear baseline" in html and "majority baseline" in html
+    assert "exact McNemar" in html and (result.report_dir / "embeddings.png").exists()

@@ -40,7 +40,10 @@ from jazzcnn.train.config import CrossvalConfig, TrainConfig
 from jazzcnn.train.data import PCM_SCALE
 from jazzcnn.train.metrics import evaluate, json_ready, mcnemar_exact, paired_bootstrap_difference
 from jazzcnn.train.models import PRESETS
-from jazzcnn.train.report import write_crossval_report, write_evaluation_files
+from jazzcnn.train.embeddings import MAX_POINTS, embedding_model, plot_embeddings, sample
+from jazzcnn.train.report import (control_line, interval_lines, summary_table, write_crossval_report,
+                                  write_evaluation_files)
+from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import is_complete, load_checked_model, load_run
 from jazzcnn.train.scoring import clip_frame, clip_grid, predict_grid, tape_info
 from jazzcnn.train.splits import fold_split, make_folds
@@ -145,7 +148,7 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
         log.info("linear baseline: log-mel statistics of %d clips", len(grid_all["label"]))
         feats_all = _features(reader_all, grid_all, clip_samples, sr, cfg.bandlimit_hz, mel)
 
-    cnn, linear, majority, trained, revisions, chosen_c = [], [], [], [], [], {}
+    cnn, linear, majority, trained, revisions, chosen_c, acts = [], [], [], [], [], {}, []
     for k in range(cfg.folds):
         split = fold_split(folds, k, val_fraction=cfg.val_fraction, seed=cfg.seed)
         fold_cfg = _fold_config(cfg, root, k)
@@ -165,20 +168,26 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
         grids = {name: clip_grid(index, shard_dir, dict(zip(p["identifier"], p["era"].map(cls))), clip_samples, hop)
                  for name, p in parts.items()}
         reader, seg, grid, sub = grids["test"]
-        probs = predict_grid(load_checked_model(run), reader, grid, clip_samples, cfg.predict_batch_size)
-        cnn.append(clip_frame(grid, seg, sub, probs, eras, sr).assign(fold=k))
+        model = load_checked_model(run)
+        probs = predict_grid(model, reader, grid, clip_samples, cfg.predict_batch_size)
+        cnn.append(clip_frame(grid, seg, sub, probs, eras, sr, reader.names).assign(fold=k))
+        # the penultimate layer of this fold's model on its own held-out clips (a sample), for the report
+        pick = sample(len(grid["label"]), limit=max(1, MAX_POINTS // cfg.folds), seed=cfg.seed)
+        acts.append((k, grid["tape"][pick], grid["label"][pick],
+                     predict_grid(embedding_model(model), reader, {n: np.asarray(v)[pick] for n, v in grid.items()},
+                                  clip_samples, cfg.predict_batch_size)))
         # baselines on the same clips
         train_lengths = index.merge(parts["train"], on="identifier").groupby("era")["length"].sum()
         maj = majority_proba({cls[e]: float(n) for e, n in train_lengths.items()}, len(eras), len(grid["label"]))
-        majority.append(clip_frame(grid, seg, sub, maj, eras, sr).assign(fold=k))
+        majority.append(clip_frame(grid, seg, sub, maj, eras, sr, reader.names).assign(fold=k))
         if cfg.linear_baseline:
             feats = {name: feats_all[np.isin(grid_all["tape"], p["identifier"].to_numpy())] for name, p in parts.items()}
             if len(feats["test"]) != len(grid["label"]):
                 raise RuntimeError("internal: the linear baseline's test clips differ from the CNN's")
-            model = LinearBaseline(len(eras), seed=cfg.seed).fit(
+            lin = LinearBaseline(len(eras), seed=cfg.seed).fit(
                 feats["train"], grids["train"][2]["label"], feats["val"], grids["val"][2]["label"])
-            chosen_c[k] = model.C
-            linear.append(clip_frame(grid, seg, sub, model.predict_proba(feats["test"]), eras, sr).assign(fold=k))
+            chosen_c[k] = lin.C
+            linear.append(clip_frame(grid, seg, sub, lin.predict_proba(feats["test"]), eras, sr, reader.names).assign(fold=k))
 
     opts = {"bootstrap": cfg.bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
     evs = {"cnn": evaluate(pd.concat(cnn, ignore_index=True), info, eras, **opts)}
@@ -215,6 +224,8 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
                             manifests=manifest_hashes(manifests.tracks, manifests.eras),
                             extra={"stage": "crossval", "fold_git_revisions": revisions})
     write_crossval_report(out, cfg, metrics, evs, folds, prov, revisions, config_to_dict(resolved), manifests.root)
+    _write_html(out, cfg, resolved, metrics, evs, cnn, acts, info, shard_dir, prov,
+                (feats_all, grid_all) if cfg.linear_baseline else None)
     return CrossvalResult(report_dir=out, run_dir=root, metrics=metrics, folds=folds, trained=trained)
 
 
@@ -222,3 +233,49 @@ def evs_clips(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """The CNN's out-of-fold clip predictions as written to ``clip_predictions.csv``."""
     df = pd.concat(frames, ignore_index=True)
     return df[["identifier", "fold"] + [c for c in df.columns if c not in ("identifier", "fold", "y")]]
+
+
+def _write_html(out: Path, cfg: CrossvalConfig, resolved: TrainConfig, metrics: dict, evs: dict, cnn: list[pd.DataFrame],
+                acts: list, info: pd.DataFrame, shard_dir: Path, prov: dict, features) -> None:
+    """``report.html`` of the cross-validation, with embeddings of every fold's model."""
+    eras = metrics["eras"]
+    years = info["year"]
+    panels, ys, yrs = [], [], []
+    for k, tapes, y, a in acts:
+        panels.append((f"fold {k}: penultimate layer", a))
+        ys.append(np.asarray(y))
+        yrs.append(years.loc[np.asarray(tapes)].to_numpy(float))
+    if features is not None:
+        feats_all, grid_all = features
+        pick = sample(len(feats_all), seed=cfg.seed)
+        panels.append(("input log-mel statistics", feats_all[pick]))
+        ys.append(grid_all["label"][pick])
+        yrs.append(years.loc[grid_all["tape"][pick]].to_numpy(float))
+    plot_embeddings(panels, ys, yrs, eras, out / "embeddings.png")
+    names = {"cnn": f"CNN ({resolved.preset})", "linear": "linear baseline", "majority": "majority baseline"}
+    per_fold = pd.DataFrame(evs["cnn"]["per_fold"])
+    for key in ("linear", "majority"):
+        if key in evs:
+            per_fold[f"{key}_tape_accuracy"] = pd.DataFrame(evs[key]["per_fold"])["tape_accuracy"].to_numpy()
+    notes = [line for line in interval_lines(evs["cnn"], f"folds by {cfg.group}") if line]
+    comp = metrics.get("comparison", {}).get("cnn_vs_linear")
+    if comp:
+        mc = comp["mcnemar"]
+        notes.append(f"CNN against the linear baseline on the same tapes: {mc['a_only']} tapes right only for the CNN, "
+                     f"{mc['b_only']} only for the baseline; exact McNemar p = {mc['p_value']:.3g}.")
+    html = HtmlReport(
+        title=f"Cross-validated era scores: {cfg.run}",
+        intro=[f"{metrics['n_tapes']} labelled tapes in {cfg.folds} folds by {cfg.group}; each fold's model never saw "
+               "its fold's tapes, so every tape below was predicted exactly once, out of fold.",
+               control_line(config_to_dict(resolved)).replace("**", "").replace("`", "")],
+        summary=summary_table({names[k]: ev for k, ev in evs.items()}), notes=notes, evaluation=evs["cnn"], eras=eras,
+        clips=pd.concat(cnn, ignore_index=True), shard_dir=shard_dir, sample_rate=resolved.sample_rate,
+        tables=[("Per fold", per_fold)],
+        provenance=[f"git revision (report): {prov['git_revision']}",
+                    *[f"{k} sha256: {v}" for k, v in prov["manifest_sha256"].items()]],
+        embeddings="embeddings.png",
+        embeddings_note=("Each fold's model on a sample of its own held-out clips (penultimate layer: the activations "
+                         "feeding the output layer), and the input log-mel statistics of the clips (the mean and "
+                         "standard deviation of each mel band, as the FMA-small study plotted its inputs). Left by era, "
+                         "right by recording year."))
+    write_html_report(out, html)

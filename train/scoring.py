@@ -54,6 +54,7 @@ from jazzcnn.train.data import ShardReader, eval_dataset, grid_clips, load_shard
 from jazzcnn.train.metrics import (bootstrap_intervals, by_diagonal, classification_metrics, clopper_pearson,  # noqa: F401
                                    confidence_matrix, evaluate, expected_era_index, spearman)
 from jazzcnn.train.report import curves_plot, write_evaluation_files, write_report
+from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import RunError, ScoreError, load_checked_model, load_run, read_history  # noqa: F401
 
 
@@ -111,12 +112,17 @@ def clip_grid(index: pd.DataFrame, shard_dir: Path, tape_class: dict[str, int], 
     return reader, seg, grid_clips(seg, clip_samples, hop), sub
 
 
-def clip_frame(grid: dict, seg, sub: pd.DataFrame, probs: np.ndarray, eras: list[str], sample_rate: int) -> pd.DataFrame:
-    """One row per clip: ``identifier, segment, clip_start_s, y, true_era, pred_era, p_<era>``."""
+def clip_frame(grid: dict, seg, sub: pd.DataFrame, probs: np.ndarray, eras: list[str], sample_rate: int,
+               shard_names: list[str]) -> pd.DataFrame:
+    """One row per clip: ``identifier, segment, clip_start_s, shard, shard_offset, samples, y, true_era,
+    pred_era, p_<era>`` (``clip_start_s`` in the original file [s]; ``shard_offset`` and ``samples``
+    where its audio lies in the shard [samples], for listening to it)."""
     seg_no = np.asarray(sub["segment"])[grid["seg"]] if "segment" in sub else grid["seg"]
     y = grid["label"].astype(int)
     df = pd.DataFrame({"identifier": grid["tape"], "segment": seg_no,
-                       "clip_start_s": seg.start_s[grid["seg"]] + grid["within"] / sample_rate, "y": y,
+                       "clip_start_s": seg.start_s[grid["seg"]] + grid["within"] / sample_rate,
+                       "shard": np.asarray(shard_names, dtype=object)[grid["shard"]] if len(grid["shard"]) else [],
+                       "shard_offset": grid["start"], "samples": grid["valid"], "y": y,
                        "true_era": [eras[i] for i in y], "pred_era": [eras[i] for i in probs.argmax(1)]})
     for k, e in enumerate(eras):
         df[f"p_{e}"] = probs[:, k]
@@ -167,7 +173,7 @@ def score(cfg: ScoreConfig) -> ScoreResult:
     reader, seg, grid, sub = clip_grid(index, data_dir / "shards", dict(zip(test["identifier"], test["era"].map(cls))),
                                        clip_samples, hop)
     probs = predict_grid(model, reader, grid, clip_samples, cfg.batch_size)
-    clips = clip_frame(grid, seg, sub, probs, eras, sr)
+    clips = clip_frame(grid, seg, sub, probs, eras, sr, reader.names)
     ev = evaluate(clips, tape_info(test, run["labels"], eras), eras, bootstrap=cfg.bootstrap,
                   confidence=cfg.confidence, seed=cfg.seed)
     # majority-class baselines, from the training split (clips: audio length; tapes: count)
@@ -213,4 +219,36 @@ def score(cfg: ScoreConfig) -> ScoreResult:
                             if (run["dir"] / "provenance.json").exists() else {},
                             extra={"stage": "score", "train_config": run["config"], "model_sha256": file_sha256(model_path)})
     write_report(out, cfg, run, metrics, ev, prov, has_curves)
+    # -- report.html: the clips behind the numbers, and the embeddings ----------------------------
+    from jazzcnn.train.baselines import logmel_stats, mel_settings_of
+    from jazzcnn.train.embeddings import embedding_model, plot_embeddings, sample
+    from jazzcnn.train.models import PRESETS
+    from jazzcnn.train.report import control_line, interval_lines, summary_table
+
+    pick = sample(len(clips), seed=cfg.seed)
+    sub_grid = {k: np.asarray(v)[pick] for k, v in grid.items()}
+    acts = predict_grid(embedding_model(model), reader, sub_grid, clip_samples, cfg.batch_size)
+    audio = reader.fetch(sub_grid["shard"], sub_grid["start"], sub_grid["valid"], clip_samples).astype(np.float32) / 32768
+    mel = mel_settings_of(PRESETS.get(run["classes"].get("preset")), sr)
+    year_of = ev["tape_table"].set_index("identifier")["year"]
+    yy, years = clips["y"].to_numpy()[pick], year_of.loc[clips["identifier"].to_numpy()[pick]].to_numpy(float)
+    plot_embeddings([("penultimate layer", acts), ("input log-mel statistics", logmel_stats(audio, mel))],
+                    [yy, yy], [years, years], eras, out / "embeddings.png")
+    models = {"model": ev, "majority baseline": {"tape": metrics["baseline_tape"], "clip": metrics["baseline_clip"],
+                                                 "tape_accuracy_exact_interval": metrics["baseline_tape_exact_interval"]}}
+    html = HtmlReport(
+        title=f"Era scores for run {cfg.run} ({cfg.split} tapes)",
+        intro=[f"{metrics['n_test_tapes']} held-out tapes, {metrics['n_test_clips']} clips of {clip_samples / sr:g} s "
+               f"(preset {run['config'].get('preset')}, split by {run['config'].get('group')}). None of these tapes was "
+               "used for training or early stopping. For figures one can cite, run make crossval.",
+               control_line(run["config"]).replace("**", "").replace("`", "")],
+        summary=summary_table(models), notes=[line for line in interval_lines(ev, "split groups") if line],
+        evaluation=ev, eras=eras, clips=clips, shard_dir=data_dir / "shards", sample_rate=sr,
+        provenance=[f"git revision (scoring): {prov['git_revision']}", f"model sha256: {prov.get('model_sha256')}",
+                    *[f"{k} sha256: {v}" for k, v in prov["manifest_sha256"].items()]],
+        embeddings="embeddings.png", curves=has_curves,
+        embeddings_note=(f"{len(pick)} of the {len(clips)} scored clips. Top: the activations feeding the model's output "
+                         "layer; bottom: the mean and standard deviation of each input mel band, as the FMA-small study "
+                         "plotted its inputs. Left by era, right by recording year."))
+    write_html_report(out, html)
     return ScoreResult(report_dir=out, metrics=metrics)
