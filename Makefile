@@ -47,11 +47,13 @@ CROSSVAL_ARGS ?=
 RUNS_DIR    ?= runs
 REPORTS_DIR ?= reports
 AUDIO       ?=
+PORT        ?= 8000
 # Any other setting: the stage's flags verbatim, e.g. TRAIN_ARGS="--val-fraction 0.2"
 DOWNLOAD_ARGS ?=
 PREPROCESS_ARGS ?=
 TRAIN_ARGS  ?=
 SCORE_ARGS  ?=
+SERVE_ARGS  ?=
 DEMO_ARGS   ?=
 
 # Paths may hold spaces, apostrophes and non-ASCII letters. In recipes every value is shell-quoted
@@ -79,7 +81,7 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 # writes it again after finding nothing to do).
 .PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
-.PHONY: help venv download validate preprocess train score crossval predict demo test bench clean-demo
+.PHONY: help venv download validate preprocess train score crossval predict serve demo test bench clean-demo
 
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
@@ -91,6 +93,7 @@ help:
 	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
 	@echo "make crossval    $(or $(FOLDS),5)-fold cross-validation with baselines into $(REPORTS_DIR)/$(CV_RUN)"
 	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
+	@echo "make serve       a page on http://127.0.0.1:$(PORT)/ to drop audio files on (run $(RUN))"
 	@echo "make bench       the benchmark scripts under benchmarks/"
 
 venv: $(VENV)/.installed
@@ -150,6 +153,9 @@ crossval: $(SHARDS_DONE) | venv
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))
+
+serve: venv
+	$(JAZZCNN) serve --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --port $(call q,$(PORT)) $(SERVE_ARGS)
 
 demo: venv
 	$(JAZZCNN) demo $(DEMO_ARGS)

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "K-fold cross-validation of the CNN beside a majority and a linear baseline: every tape scored once"),
     "predict": ("jazzcnn.train.config:PredictConfig", "jazzcnn.commands:run_predict",
                 "era probabilities for any audio file, whole file and per clip"),
+    "serve": ("jazzcnn.serve:ServeConfig", "jazzcnn.commands:run_serve",
+              "a page on 127.0.0.1 to drop an audio file on and see a run's era probabilities over time"),
     "demo": ("jazzcnn.demo:DemoConfig", "jazzcnn.demo:run_demo",
              "generate a tiny synthetic collection, serve it locally and run every stage on it"),
 }

@@ -265,3 +265,20 @@ def run_predict(cfg) -> int:
         atomic_write_text(Path(cfg.output), pred.clips.to_csv(index=False))
         print(f"per-clip probabilities written to {cfg.output}")
     return EXIT_OK
+
+
+def run_serve(cfg) -> int:
+    """``jazzcnn serve``: load the run, say where the page is, serve until Ctrl-C."""
+    from jazzcnn.serve import check_host, make_app
+
+    status: list[int] = []
+    with _errors_to_status(status):
+        check_host(cfg.host, cfg.allow_remote)
+        app = make_app(cfg.runs_dir / cfg.run, max_upload_bytes=int(cfg.max_upload_mb * 1_000_000))
+    if status:
+        return status[0]
+    import uvicorn
+
+    print(f"serving run {cfg.run} at http://{cfg.host}:{cfg.port}/ (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
+    return EXIT_OK

@@ -75,19 +75,73 @@ class Prediction:
         return iter((self.clips, self.probabilities, self.eras, self.cleaned))
 
 
-def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> Prediction:
-    """Classify one audio file.
+class Predictor:
+    """A trained run, loaded once, that classifies audio files (``jazzcnn predict``, ``jazzcnn serve``).
 
     Parameters
     ----------
-    audio : Path
-        Any file the preprocess stage decodes (WAV, FLAC, Ogg, MP3, ...).
     run_dir : Path
-        Trained run folder (``model.keras``, ``classes.json``, ``config.json``).
+        Trained run folder (``model.keras``, ``classes.json``, ``inputs.json`` ...).
+    batch_size : int
+        Clips per prediction batch.
 
-    Returns
-    -------
-    Prediction
+    Raises
+    ------
+    RunError
+        Missing, corrupt or mismatched model or run files; no record of how the run's audio was cleaned.
+    """
+
+    def __init__(self, run_dir: Path, batch_size: int = 64):
+        self.run = load_run(run_dir)
+        self.model = load_checked_model(self.run)
+        self.options = cleaning_options_of(self.run)
+        self.batch_size = int(batch_size)
+        self.eras = list(self.run["classes"]["eras"])
+        self.sample_rate = int(self.run["classes"]["sample_rate"])
+        self.clip_samples = int(self.run["classes"]["clip_samples"])
+        self.hop_samples = int(self.run["classes"].get("eval_hop_samples", self.clip_samples))
+
+    def predict(self, audio: Path) -> Prediction:
+        """Classify one audio file: clean it as the run's shards were, cut clips, average their probabilities.
+
+        Parameters
+        ----------
+        audio : Path
+            Any file the preprocess stage decodes (WAV, FLAC, Ogg, MP3, ...).
+
+        Returns
+        -------
+        Prediction
+
+        Raises
+        ------
+        RunError
+            No music left after cleaning.
+        AudioError
+            Unreadable, corrupt, empty or silent audio.
+        """
+        sr, clip, hop = self.sample_rate, self.clip_samples, self.hop_samples
+        cleaned = clean_audio(Path(audio), options=self.options)
+        xs, rows = [], []
+        for start_s, samples in cleaned.segments:
+            x, starts = audio_clips(np.asarray(samples, dtype=np.int16), clip, hop)
+            xs.append(x)
+            for s in starts:
+                t0 = start_s + s / sr
+                rows.append({"start_s": round(t0, 3), "end_s": round(min(t0 + clip / sr, start_s + len(samples) / sr), 3)})
+        if not xs:
+            raise RunError(f"{audio}: no music left after removing commentary and silence "
+                           f"({cleaned.duration_s:.1f} s decoded); nothing to classify")
+        probs = np.asarray(self.model.predict(np.concatenate(xs), batch_size=self.batch_size, verbose=0), dtype=np.float64)
+        clips = pd.DataFrame(rows)
+        clips["pred_era"] = [self.eras[i] for i in probs.argmax(1)]
+        for k, e in enumerate(self.eras):
+            clips[f"p_{e}"] = probs[:, k]
+        return Prediction(clips, probs.mean(0), self.eras, cleaned)
+
+
+def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> Prediction:
+    """Classify one audio file with a trained run (see :class:`Predictor`).
 
     Raises
     ------
@@ -96,26 +150,4 @@ def predict_file(audio: Path, run_dir: Path, batch_size: int = 64) -> Prediction
     AudioError
         Unreadable, corrupt, empty or silent audio.
     """
-    run = load_run(run_dir)
-    model = load_checked_model(run)
-    eras = run["classes"]["eras"]
-    sr = int(run["classes"]["sample_rate"])
-    clip = int(run["classes"]["clip_samples"])
-    hop = int(run["classes"].get("eval_hop_samples", clip))
-    cleaned = clean_audio(Path(audio), options=cleaning_options_of(run))
-    xs, rows = [], []
-    for start_s, samples in cleaned.segments:
-        x, starts = audio_clips(np.asarray(samples, dtype=np.int16), clip, hop)
-        xs.append(x)
-        for s in starts:
-            t0 = start_s + s / sr
-            rows.append({"start_s": round(t0, 3), "end_s": round(min(t0 + clip / sr, start_s + len(samples) / sr), 3)})
-    if not xs:
-        raise RunError(f"{audio}: no music left after removing commentary and silence "
-                         f"({cleaned.duration_s:.1f} s decoded); nothing to classify")
-    probs = np.asarray(model.predict(np.concatenate(xs), batch_size=batch_size, verbose=0), dtype=np.float64)
-    clips = pd.DataFrame(rows)
-    clips["pred_era"] = [eras[i] for i in probs.argmax(1)]
-    for k, e in enumerate(eras):
-        clips[f"p_{e}"] = probs[:, k]
-    return Prediction(clips, probs.mean(0), eras, cleaned)
+    return Predictor(run_dir, batch_size).predict(audio)

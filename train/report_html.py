@@ -30,7 +30,7 @@ from jazzcnn.core.files import atomic_write_text
 LISTEN_PER_CELL = 5
 
 _TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>{{ title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; color: #222; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.9em; }
