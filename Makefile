@@ -81,7 +81,7 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 # writes it again after finding nothing to do).
 .PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
-.PHONY: help venv download validate preprocess train score crossval predict serve demo test bench clean-demo
+.PHONY: help venv download validate preprocess audit train score crossval predict serve demo test bench clean-demo
 
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
@@ -89,6 +89,7 @@ help:
 	@echo "make download    scrape $(COLLECTION) into $(MANIFESTS)/tracks.csv and download ($(FORMAT))"
 	@echo "make validate    list missing and corrupt downloads"
 	@echo "make preprocess  16 kHz mono, commentary removed, shards in $(DATA_DIR)/shards"
+	@echo "make audit       pages to listen to what was removed: $(REPORTS_DIR)/commentary/index.html"
 	@echo "make train       train run $(RUN) into $(RUNS_DIR)/$(RUN)"
 	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
 	@echo "make crossval    $(or $(FOLDS),5)-fold cross-validation with baselines into $(REPORTS_DIR)/$(CV_RUN)"
@@ -124,7 +125,11 @@ $(SHARDS_DONE): $(VERIFIED) | venv
 	  $(call opt,--trim-head-s,$(TRIM_HEAD)) $(call opt,--trim-tail-s,$(TRIM_TAIL)) \
 	  $(call opt,--vad,$(VAD)) $(call opt,--shard-bytes,$(SHARD_BYTES)) \
 	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
-	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES)) $(PREPROCESS_ARGS)
+	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
+	  --audit-dir $(call q,$(REPORTS_DIR)/commentary) $(PREPROCESS_ARGS)
+
+audit: venv
+	$(JAZZCNN) audit $(COMMON) --audit-dir $(call q,$(REPORTS_DIR)/commentary)
 
 $(VERIFIED):
 	@echo no verified downloads in $(call q,$(DATA_DIR)/audio): run "'make download'" first >&2; exit 1

@@ -69,7 +69,7 @@ def stage_speed(path: Path, duration: float, vad: bool, repeats: int) -> float:
             row = {c: "" for c in TRACK_COLUMNS} | {"identifier": "bench", "file": path.name, "format": "VBR MP3"}
             (root / "manifests").mkdir()
             pd.DataFrame([row], columns=TRACK_COLUMNS).to_csv(root / "manifests" / "tracks.csv", index=False)
-            cfg = PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=1, vad=vad)
+            cfg = PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=1, vad=vad, audit=False)
             t0 = time.process_time()
             status = run_preprocess(cfg)
             cpu = time.process_time() - t0

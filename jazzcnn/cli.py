@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "list missing and corrupt (size/MD5) downloaded files"),
     "preprocess": ("jazzcnn.preprocess.config:PreprocessConfig", "jazzcnn.commands:run_preprocess",
                    "16 kHz mono, commentary removed, written to shards"),
+    "audit": ("jazzcnn.preprocess.config:AuditConfig", "jazzcnn.commands:run_audit",
+              "pages to check by ear what preprocessing removed (REPORTS_DIR/commentary/index.html)"),
     "train": ("jazzcnn.train.config:TrainConfig", "jazzcnn.commands:run_train",
               "train the Kapre CNN on era labels resolved from the manifests"),
     "score": ("jazzcnn.train.config:ScoreConfig", "jazzcnn.commands:run_score",

@@ -158,9 +158,24 @@ def run_preprocess(cfg) -> int:
           f"{res.kept_s / 3600:.2f} h kept, {res.speech_s / 3600:.2f} h speech removed; "
           f"{res.audio_s / max(res.wall_s, 1e-9):.0f}x real time ({res.audio_s / max(res.cpu_s, 1e-9):.0f}x per core); "
           f"shards in {res.shard_dir}")
+    if res.audit is not None:
+        print(f"commentary audit: {res.audit.index} ({res.audit.spans} removed spans to listen to)")
     if n_failed:
         print(f"preprocess: failures listed in {res.shard_dir / 'failures.csv'}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def run_audit(cfg) -> int:
+    """``jazzcnn audit``: write the commentary audit pages and say where they are."""
+    from jazzcnn.preprocess.audit import write_audit
+
+    status: list[int] = []
+    with _errors_to_status(status):
+        res = write_audit(cfg.data_dir, cfg.manifests_dir, cfg.audit_dir)
+    if status:
+        return status[0]
+    print(f"commentary audit: {res.index} ({res.tape_pages} tapes, {res.spans} removed spans)")
     return EXIT_OK
 
 

@@ -168,7 +168,8 @@ def run_demo(cfg: DemoConfig) -> int:
             _stage("download", run_download, DownloadConfig(ia_base_url=server.base_url, workers=cfg.workers, **common))
         # The server is only needed for download; it is stopped here (and on any error above).
         _stage("validate", run_validate, ValidateConfig(**common))
-        _stage("preprocess", run_preprocess, PreprocessConfig(workers=cfg.workers, **common))
+        _stage("preprocess", run_preprocess, PreprocessConfig(workers=cfg.workers, audit_dir=work / "reports" / "commentary",
+                                                              **common))
         _stage("train", run_train, TrainConfig(runs_dir=work / "runs", run="demo", preset="seed3s",
                                                epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
                                                seed=cfg.seed, **common))

@@ -43,6 +43,17 @@ class PreprocessConfig:
     check: bool = setting(False, "verify every committed shard (size and SHA-256) against its commit record and rebuild "
                                  "missing views; set damaged shards aside, list the files the next run redoes, "
                                  "process nothing")
+    audit: bool = setting(True, "write the commentary audit pages (AUDIT_DIR/index.html) after processing")
+    audit_dir: Path = setting(Path("reports/commentary"), "where the commentary audit pages go")
     eras: list[str] = setting([], "only tapes in these eras; empty = all")
     limit: int | None = setting(None, "only the first N tapes", "items", ge=1)
     max_examples: int | None = setting(None, "smoke switch: process at most this many files", "files", ge=1)
+
+
+@stage_config
+class AuditConfig:
+    """The commentary audit pages (``jazzcnn audit``), from the commentary CSVs of a preprocess run."""
+
+    data_dir: Path = setting(Path("data"), "the downloads the players play are in DATA_DIR/audio")
+    manifests_dir: Path = setting(Path("manifests"), "folder holding commentary.csv and commentary_summary.csv")
+    audit_dir: Path = setting(Path("reports/commentary"), "where the pages go (index.html, tapes/)")

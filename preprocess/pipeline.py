@@ -31,7 +31,9 @@ from jazzcnn.acquire.manifests import ERA_COLUMNS, load_eras, load_tracks
 from jazzcnn.acquire.manifests import select_tracks as select_manifest_rows
 from jazzcnn.core.files import ensure_writable
 from jazzcnn.core.paths import DataPaths, ManifestPaths
+from jazzcnn.core.errors import JazzcnnError
 from jazzcnn.preprocess.audio import AudioError
+from jazzcnn.preprocess.audit import AuditResult, write_audit
 from jazzcnn.preprocess.cleaning import REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
 from jazzcnn.preprocess.shards import CheckReport, ShardStore
@@ -199,6 +201,8 @@ class PreprocessResult:
         The shard check's findings (``--check`` runs only).
     to_process : list of (str, str)
         ``--check``: files the next run will process.
+    audit : AuditResult or None
+        The commentary audit pages written after the run (``cfg.audit``).
     """
 
     shard_dir: Path
@@ -215,6 +219,7 @@ class PreprocessResult:
     workers: int = 0
     check: CheckReport | None = None
     to_process: list[tuple[str, str]] = field(default_factory=list)
+    audit: AuditResult | None = None
 
 
 def preprocess(cfg: PreprocessConfig, *, progress: bool = True) -> PreprocessResult:
@@ -256,9 +261,15 @@ def preprocess(cfg: PreprocessConfig, *, progress: bool = True) -> PreprocessRes
             result.to_process = [(r.identifier, r.file) for r in tracks.itertuples(index=False)
                                  if (r.identifier, r.file) not in store.state.entries]
             return result
-        return _run(cfg, tracks, store, result, progress)
+        result = _run(cfg, tracks, store, result, progress)
     finally:
         store.close()
+    if cfg.audit:
+        try:
+            result.audit = write_audit(cfg.data_dir, cfg.manifests_dir, cfg.audit_dir)
+        except (JazzcnnError, OSError) as e:  # the audio work is committed; the pages are only a view of it
+            log.warning("commentary audit not written: %s", e)
+    return result
 
 
 def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result: PreprocessResult,

@@ -47,7 +47,8 @@ def test_collection_tapes_tracks_audio_validate_and_segments(collection):
     rep = col.validate()
     assert (rep.checked, rep.ok, rep.missing, rep.corrupt) == (3, 3, [], [])
     res = preprocess(PreprocessConfig(data_dir=collection / "data", manifests_dir=collection / "manifests",
-                                      workers=1, vad=False), progress=False)
+                                      workers=1, vad=False, audit_dir=collection / "audit"), progress=False)
+    assert res.audit is not None and res.audit.index.exists()
     assert (res.selected, res.processed, res.failures) == (3, 3, [])
     assert set(col.segments()["identifier"]) == {"a-tape", "b-tape", "c-tape"}
 
@@ -55,7 +56,8 @@ def test_collection_tapes_tracks_audio_validate_and_segments(collection):
 def test_library_functions_raise_the_one_error_family(collection):
     (collection / "manifests" / "eras.csv").write_text("era,start_year,end_year\nA,1920,1935\nB,1930,1940\n")
     with pytest.raises(ManifestError, match="overlaps") as e:
-        preprocess(PreprocessConfig(data_dir=collection / "data", manifests_dir=collection / "manifests"))
+        preprocess(PreprocessConfig(data_dir=collection / "data", manifests_dir=collection / "manifests",
+                                    audit_dir=collection / "audit"))
     assert isinstance(e.value, JazzcnnError)
     with pytest.raises(ManifestError):
         jazzcnn.Collection(collection / "data", collection / "manifests").tapes()

@@ -91,6 +91,7 @@ def _copy(collection: Path, dest: Path) -> Path:
 def _cfg(root: Path, **kw) -> PreprocessConfig:
     kw.setdefault("workers", 1)
     kw.setdefault("shard_bytes", SHARD_BYTES)
+    kw.setdefault("audit_dir", root / "reports" / "commentary")
     return PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", **kw)
 
 
@@ -224,7 +225,7 @@ pl._process_task = slow
 if sys.argv[3] == "slow-disk":
     os.fsync = slow_fsync
 root = Path(sys.argv[1])
-sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests",
+sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", audit=False,
                                             workers=1, shard_bytes=int(sys.argv[2]))))
 """
 
@@ -481,7 +482,8 @@ import jazzcnn.preprocess.pipeline as pl
 from jazzcnn.commands import run_preprocess
 from jazzcnn.preprocess.config import PreprocessConfig
 root = Path(sys.argv[1])
-sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=2)))
+sys.exit(run_preprocess(PreprocessConfig(data_dir=root / "data", manifests_dir=root / "manifests", workers=2,
+                                         audit=False)))
 """
 
 
