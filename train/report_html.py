@@ -166,8 +166,8 @@ def write_excerpts(rows: pd.DataFrame, shard_dir: Path, clip_dir: Path, sample_r
     for old in clip_dir.glob("clip-*.ogg"):
         old.unlink()
     names = []
-    for i, r in enumerate(rows.itertuples(index=False)):
-        pcm = read_segment(shard_dir, {"shard": r.shard, "offset": r.shard_offset, "length": r.samples})
+    for i, r in enumerate(rows.to_dict("records")):
+        pcm = read_segment(shard_dir, {"shard": r["shard"], "offset": r["shard_offset"], "length": r["samples"]})
         name = f"clip-{i:04d}.ogg"
         tmp = clip_dir / f".{name}.tmp.ogg"
         sf.write(tmp, pcm.astype(np.float32) / 32768.0, sample_rate, format="OGG", subtype="VORBIS")
@@ -222,13 +222,12 @@ def write_html_report(out: Path, report: HtmlReport, *, n_listen: int = LISTEN_P
     for (t, p), g in listen.assign(src=srcs).groupby(["cell_true", "cell_pred"], sort=False):
         n_tapes = int(((ev["tape_table"]["true_era"] == t) & (ev["tape_table"]["pred_era"] == p)).sum())
         clips = []
-        for r in g.itertuples(index=False):
-            s = float(r.clip_start_s)
-            year = years.get(r.identifier, np.nan)
-            clips.append({"src": r.src, "identifier": r.identifier, "time": f"{int(s // 60)}:{s % 60:04.1f}",
-                          "year": "" if not np.isfinite(year) else f"{year:.0f}",
-                          "fold": getattr(r, "fold", None),
-                          "probs": ", ".join(f"{e} {getattr(r, f'p_{e}'):.2f}" for e in eras)})
+        for r in g.to_dict("records"):  # records, not tuples: era names may hold spaces
+            s = float(r["clip_start_s"])
+            year = years.get(r["identifier"], np.nan)
+            clips.append({"src": r["src"], "identifier": r["identifier"], "time": f"{int(s // 60)}:{s % 60:04.1f}",
+                          "year": "" if not np.isfinite(year) else f"{year:.0f}", "fold": r.get("fold"),
+                          "probs": ", ".join(f"{e} {r[f'p_{e}']:.2f}" for e in eras)})
         cells.append({"true": t, "pred": p, "n_tapes": n_tapes, "clips": clips})
     rho = ev["spearman_year_vs_expected_era_index"]
     html = jinja2.Environment(autoescape=True).from_string(_TEMPLATE).render(
