@@ -7,6 +7,7 @@ Built on ``keras.ops`` only, so they run on every Keras backend.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from jazzcnn.train.bandlimit import SILENT_RMS, TARGET_RMS, TRANSITION_HZ, bandlimit_gain
 
@@ -87,3 +88,134 @@ def with_bandlimit(model: keras.Model, cutoff_hz: float, sample_rate: int) -> ke
     outer = keras.Model(inputs, model(x), name=f"{model.name}_bandlimited")
     outer.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], weighted_metrics=[])
     return outer
+
+
+def hz_to_mel_slaney(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (Auditory Toolbox, 1998; librosa's default ``htk=False``): linear below
+    1 kHz (3 mel per 200 Hz), logarithmic above (27 steps per factor 6.4)."""
+    f = np.asarray(f, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp)
+
+
+def mel_to_hz_slaney(m: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel_slaney`."""
+    m = np.asarray(m, np.float64)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0, f_max: float | None = None) -> np.ndarray:
+    """Triangular mel filters on the Slaney scale with Slaney's area normalisation.
+
+    The construction of Slaney's Auditory Toolbox as librosa implements it (``htk=False``,
+    ``norm="slaney"``, the default of ``librosa.filters.mel`` and of Kapre): ``n_mels + 2`` points
+    equally spaced in mel between ``f_min`` and ``f_max``, a triangle between each three neighbours,
+    each scaled by ``2 / (f_right - f_left)`` so that every filter has the same area.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape ``(n_fft // 2 + 1, n_mels)``: FFT bin -> mel band weights.
+    """
+    f_max = sample_rate / 2 if f_max is None else f_max
+    fft_f = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_f = mel_to_hz_slaney(np.linspace(hz_to_mel_slaney(f_min), hz_to_mel_slaney(f_max), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper)) * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return weights.T.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="jazzcnn")
+class MelSpectrogram(keras.layers.Layer):
+    """A mel spectrogram in decibels, computed exactly as this project's Kapre front end, on any backend.
+
+    Kapre 0.4 runs on TensorFlow only; this layer computes the same thing with ``keras.ops`` so a
+    preset trains on JAX or PyTorch. Step by step, as Kapre's ``get_melspectrogram_layer``:
+
+    1. optional zero padding of ``n_fft - hop_length`` samples at the start (``pad_begin``);
+    2. frames of ``n_fft`` samples every ``hop_length``, the end zero-padded to whole frames when
+       ``pad_end`` (``ceil(n / hop_length)`` frames), as ``tf.signal.stft``;
+    3. a periodic Hann window, real FFT of ``n_fft`` points, magnitude (``power=1``) or power (2);
+    4. Slaney mel filter bank (:func:`mel_filterbank`);
+    5. ``10 log10(max(x, amin)) - 10 log10(max(ref_value, amin))``, floored per example at its
+       maximum minus ``dynamic_range`` (Kapre's ``MagnitudeToDecibel``).
+
+    Input float32 ``(batch, n_samples, 1)``; output float32 ``(batch, frames, n_mels, 1)``. Computed
+    in float32 whatever the global precision policy.
+
+    Parameters
+    ----------
+    sample_rate : int
+        [Hz]
+    n_fft : int
+        Window and FFT length [samples].
+    hop_length : int
+        [samples]
+    n_mels : int
+    power : float
+        1 (magnitude) or 2 (power).
+    pad_begin, pad_end : bool
+        See steps 1 and 2.
+    f_min, f_max : float
+        Filter bank range [Hz] (``f_max`` None: the Nyquist frequency).
+    amin, ref_value, dynamic_range : float
+        Decibel floor of the input, reference and per-example dynamic range [dB].
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int, hop_length: int, n_mels: int, power: float = 1.0,
+                 pad_begin: bool = False, pad_end: bool = False, f_min: float = 0.0, f_max: float | None = None,
+                 amin: float = 1e-5, ref_value: float = 1.0, dynamic_range: float = 80.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.sample_rate, self.n_fft, self.hop_length, self.n_mels = int(sample_rate), int(n_fft), int(hop_length), int(n_mels)
+        self.power, self.pad_begin, self.pad_end = float(power), bool(pad_begin), bool(pad_end)
+        self.f_min, self.f_max = float(f_min), None if f_max is None else float(f_max)
+        self.amin, self.ref_value, self.dynamic_range = float(amin), float(ref_value), float(dynamic_range)
+        n = np.arange(self.n_fft)
+        self._window = keras.ops.convert_to_tensor((0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)).astype(np.float32))
+        self._fb = keras.ops.convert_to_tensor(mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.f_min,
+                                                              self.f_max))
+
+    def frames(self, n_samples: int) -> int:
+        """Frames of an ``n_samples`` input."""
+        n = n_samples + (self.n_fft - self.hop_length if self.pad_begin else 0)
+        if self.pad_end:
+            return -(-n // self.hop_length)
+        return 1 + (n - self.n_fft) // self.hop_length
+
+    def call(self, x):
+        y = keras.ops.cast(x[..., 0], "float32")
+        n = y.shape[-1]
+        if self.pad_begin:
+            y = keras.ops.pad(y, [[0, 0], [self.n_fft - self.hop_length, 0]])
+            n += self.n_fft - self.hop_length
+        if self.pad_end:
+            total = (self.frames(x.shape[1]) - 1) * self.hop_length + self.n_fft
+            y = keras.ops.pad(y, [[0, 0], [0, max(0, total - n)]])
+        frames = keras.ops.extract_sequences(y, self.n_fft, self.hop_length)  # (batch, frames, n_fft)
+        real, imag = keras.ops.rfft(frames * self._window)
+        spec = keras.ops.square(real) + keras.ops.square(imag)
+        if self.power != 2.0:
+            spec = keras.ops.power(keras.ops.maximum(spec, 0.0), self.power / 2.0)
+        mel = keras.ops.matmul(spec, self._fb)  # (batch, frames, n_mels)
+        log10 = np.log(10.0)
+        db = 10.0 * keras.ops.log(keras.ops.maximum(mel, self.amin)) / log10 \
+            - 10.0 * np.log10(max(self.ref_value, self.amin))
+        floor = keras.ops.max(db, axis=(1, 2), keepdims=True) - self.dynamic_range
+        return keras.ops.maximum(db, floor)[..., None]
+
+    def compute_output_shape(self, input_shape):
+        frames = None if input_shape[1] is None else self.frames(int(input_shape[1]))
+        return (input_shape[0], frames, self.n_mels, 1)
+
+    def get_config(self):
+        return super().get_config() | {
+            "sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels,
+            "power": self.power, "pad_begin": self.pad_begin, "pad_end": self.pad_end, "f_min": self.f_min,
+            "f_max": self.f_max, "amin": self.amin, "ref_value": self.ref_value, "dynamic_range": self.dynamic_range}
