@@ -219,3 +219,97 @@ class MelSpectrogram(keras.layers.Layer):
             "sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels,
             "power": self.power, "pad_begin": self.pad_begin, "pad_end": self.pad_end, "f_min": self.f_min,
             "f_max": self.f_max, "amin": self.amin, "ref_value": self.ref_value, "dynamic_range": self.dynamic_range}
+
+
+@keras.saving.register_keras_serializable(package="jazzcnn")
+class RandomGain(keras.layers.Layer):
+    """Scale each training clip by a random gain, uniform in decibels; the identity at inference.
+
+    Input and output ``(batch, n_samples, 1)`` audio. Level differs from tape to tape for reasons
+    that have nothing to do with style (transfer, cassette deck); random gain keeps a model from
+    leaning on it.
+
+    Parameters
+    ----------
+    max_db : float
+        Gains are drawn from ``[-max_db, +max_db]`` dB.
+    seed : int, optional
+    """
+
+    def __init__(self, max_db: float = 6.0, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.max_db = float(max_db)
+        self.seed = seed
+        self._rng = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or self.max_db == 0:
+            return x
+        db = keras.random.uniform((keras.ops.shape(x)[0], 1, 1), -self.max_db, self.max_db, seed=self._rng)
+        return x * keras.ops.power(10.0, db / 20.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config() | {"max_db": self.max_db, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="jazzcnn")
+class SpecAugmentMask(keras.layers.Layer):
+    """SpecAugment-style masking of a spectrogram during training; the identity at inference.
+
+    Park et al. (2019), "SpecAugment: A Simple Data Augmentation Method for Automatic Speech
+    Recognition", Interspeech: ``n_masks`` bands of up to ``freq_mask`` mel bins and ``n_masks``
+    stretches of up to ``time_mask`` frames, each of random width and position per example, are
+    set to the example's mean. (Kapre's ``SpecAugment`` is TensorFlow-only; this runs on every
+    backend.)
+
+    Input and output ``(batch, frames, n_mels, channels)``.
+
+    Parameters
+    ----------
+    freq_mask : int
+        Widest frequency mask [mel bins].
+    time_mask : int
+        Widest time mask [frames].
+    n_masks : int
+        Masks of each kind per example.
+    seed : int, optional
+    """
+
+    def __init__(self, freq_mask: int = 12, time_mask: int = 20, n_masks: int = 2, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.freq_mask, self.time_mask, self.n_masks = int(freq_mask), int(time_mask), int(n_masks)
+        self.seed = seed
+        self._rng = keras.random.SeedGenerator(seed)
+
+    def _mask(self, batch, length: int, widest: int):
+        """bool ``(batch, length)``: True where one of the ``n_masks`` random stretches lies."""
+        pos = keras.ops.arange(length, dtype="float32")[None, :]
+        keep = keras.ops.ones((batch, length), dtype="bool")
+        for _ in range(self.n_masks):
+            width = keras.random.uniform((batch, 1), 0, widest + 1, seed=self._rng)
+            start = keras.random.uniform((batch, 1), 0, 1, seed=self._rng) * (length - width)
+            inside = (pos >= start) & (pos < start + keras.ops.floor(width))
+            keep = keep & ~inside
+        return ~keep
+
+    def call(self, x, training=None):
+        if not training or self.n_masks == 0:
+            return x
+        batch = keras.ops.shape(x)[0]
+        frames, mels = x.shape[1], x.shape[2]
+        mask_t = self._mask(batch, frames, min(self.time_mask, frames))[:, :, None, None]
+        mask_f = self._mask(batch, mels, min(self.freq_mask, mels))[:, None, :, None]
+        mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        return keras.ops.where(mask_t | mask_f, mean, x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config() | {"freq_mask": self.freq_mask, "time_mask": self.time_mask,
+                                       "n_masks": self.n_masks, "seed": self.seed}
