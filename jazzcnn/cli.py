@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "train the Kapre CNN on era labels resolved from the manifests"),
     "score": ("jazzcnn.train.config:ScoreConfig", "jazzcnn.commands:run_score",
               "score a run on its held-out test tapes: matrices, plots, report"),
+    "presets": ("jazzcnn.train.config:PresetsConfig", "jazzcnn.commands:run_presets",
+                "list the network presets: seed, clip length, input, front end, parameters, optimiser"),
     "predict": ("jazzcnn.train.config:PredictConfig", "jazzcnn.commands:run_predict",
                 "era probabilities for any audio file, whole file and per clip"),
     "demo": ("jazzcnn.demo:DemoConfig", "jazzcnn.demo:run_demo",

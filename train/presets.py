@@ -400,9 +400,10 @@ _MFCC_COMMON = """
     [repo ``modify_data.ipynb``; the write-up prints 10 x 2,548]. Here the MFCCs are computed
     inside the model (Kapre's ``LogmelToMFCC``), so the saved model takes raw audio like every
     preset: **30-s clips** (the previews' length) at the shards' **16 kHz** [ours: the only
-    rate our shards have], with the seed's window and hop *in seconds*: ``n_fft`` 743 and hop
-    186 samples (2048 and 512 at 44.1 kHz: 46.4 ms, 11.6 ms; the same 21.5 Hz bin spacing),
-    128 mel bands, 10 MFCCs, 'same' framing: **2,581 frames** for 30 s. The seed's second
+    rate our shards have], with the seed's window and hop *in seconds*: ``n_fft`` 744 and hop
+    186 samples (2048 and 512 at 44.1 kHz are 46.4 ms and 11.6 ms, 743.0 and 185.8 samples at
+    16 kHz; the window rounded up to an even length, which halves the FFT's time), so nearly the
+    seed's 21.5 Hz bin spacing; 128 mel bands, 10 MFCCs, 'same' framing: **2,581 frames** for 30 s. The seed's second
     ``power_to_db`` applied to the MFCCs (negative coefficients all become the floor) and its
     data-set-wide ``StandardScaler`` [repo] are replaced by per-clip standardisation of the
     MFCC image (``standardise``) [ours: a scaler fitted to the training set cannot live in a
@@ -582,7 +583,7 @@ def jazzcnn_lite(image, n_classes: int):
 
 _SEED_MEL = dict(n_fft=512, hop_length=256, padding="same", db_amin=1e-10, db_range=80.0)
 _GTZAN_MEL = KapreMel(n_mels=128, n_fft=2048, hop_length=1112, padding="same", db_amin=1e-10)
-_MFCC = KapreMel(n_mels=128, n_fft=743, hop_length=186, padding="same", db_amin=1e-10, n_mfcc=10)
+_MFCC = KapreMel(n_mels=128, n_fft=744, hop_length=186, padding="same", db_amin=1e-10, n_mfcc=10)
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("seed3s", SEED_FILES["000"], 3.0, 8000, KapreMel(n_mels=64, **_SEED_MEL), seed3s,
