@@ -74,7 +74,7 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 # writes it again after finding nothing to do).
 .PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
-.PHONY: help venv download validate preprocess train score predict demo test bench clean-demo
+.PHONY: help venv download validate preprocess train score predict presets demo test bench clean-demo
 
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
@@ -85,6 +85,7 @@ help:
 	@echo "make train       train run $(RUN) into $(RUNS_DIR)/$(RUN)"
 	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
 	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
+	@echo "make presets     the networks (PRESET=seed15s: its layers and their sources)"
 	@echo "make bench       the benchmark scripts under benchmarks/"
 
 venv: $(VENV)/.installed
@@ -138,6 +139,9 @@ $(REPORT): $(MODEL) | venv
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))
+
+presets: venv
+	$(JAZZCNN) presets $(call opt,--preset,$(PRESET))
 
 demo: venv
 	$(JAZZCNN) demo $(DEMO_ARGS)
