@@ -571,7 +571,7 @@ for _f in (mfcc_mlp, mfcc_mlp3, mfcc_cnn):
 def jazzcnn_lite(image, n_classes: int):
     """Our own network (no seed): the single-conv network this project trained before issue #10.
 
-    Kept as a fast baseline of our own, not under the seed's name: on the demo collection it
+    Kept as a fast baseline of ours, not under the seed's name: on the demo collection it
     learns in fewer steps than the faithful ``seed3s`` (3 epochs of 5 batches: every test tape
     right on 2 of 3 splits where ``seed3s`` gets half; README, "Presets compared") and trains
     about 3 times as many clips per second on a CPU. 3-s clips. The image is now laid out
