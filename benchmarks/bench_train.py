@@ -3,12 +3,13 @@
 For each preset (``jazzcnn presets`` lists them; each at its own clip length: 3, 15 or 30 s) on
 every device kind TensorFlow sees (CPU always; the GPU too when there is one, with mixed precision
 as ``jazzcnn train`` uses it), trains on synthetic shards for a warm-up of two steps (tracing) and
-then times ``--steps`` optimiser steps.
+then times ``--steps`` optimiser steps, ``--repeats`` times.
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 10] [--batch 16] [--threads 2] [--presets seed3s,seed15s]
+    .venv/bin/python benchmarks/bench_train.py [--steps 10] [--repeats 3] [--batch 16] [--threads 2] [--presets seed3s,seed15s]
 
-Prints one line per (device, preset): clip length, trainable parameters, clips/s and ms per step.
-Throughput on CPU is for orientation only (the real runs are meant for a GPU).
+Prints one line per (device, preset): clip length, trainable parameters, clips/s and ms per step
+of the fastest repeat (the one least disturbed by other work on a shared machine) and the median
+clips/s. Throughput on CPU is for orientation only (the real runs are meant for a GPU).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=10, help="timed steps per preset")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per preset (the fastest is reported)")
     ap.add_argument("--batch", type=int, default=16, help="clips per batch (per device)")
     ap.add_argument("--threads", type=int, default=2, help="TensorFlow CPU threads")
     ap.add_argument("--presets", default=None, help="comma-separated preset names (default: all)")
@@ -68,13 +70,18 @@ def main() -> int:
                     model = build_model(preset, 4, clip, mixed_precision=mixed)
                     ds = train_dataset(reader, seg, clip, args.batch, 4, seed=0)
                     model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: tracing
-                    t0 = time.perf_counter()
-                    model.fit(ds, epochs=1, steps_per_epoch=args.steps, verbose=0)
-                    dt = time.perf_counter() - t0
+                    times = []
+                    for _ in range(max(1, args.repeats)):
+                        t0 = time.perf_counter()
+                        model.fit(ds, epochs=1, steps_per_epoch=args.steps, verbose=0)
+                        times.append(time.perf_counter() - t0)
+                dt = min(times)
                 rate = args.steps * args.batch / dt
+                median = args.steps * args.batch / float(np.median(times))
                 n_params = int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
                 print(f"{dev_name:8s} {preset:12s} clip {clip / 16000:4.0f} s  {n_params:>10,} trainable  "
-                      f"batch {args.batch:3d}  {rate:8.1f} clips/s  {1000 * dt / args.steps:8.1f} ms/step"
+                      f"batch {args.batch:3d}  {rate:8.1f} clips/s  {1000 * dt / args.steps:8.1f} ms/step  "
+                      f"(median of {len(times)}: {median:.1f} clips/s)"
                       + ("  (mixed precision)" if mixed else ""), flush=True)
     return 0
 

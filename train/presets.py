@@ -108,6 +108,16 @@ class Preset:
         return self.front_end.n_fft
 
     @property
+    def hop_length(self) -> int:
+        """STFT hop of the front end [samples]."""
+        return self.front_end.hop_length
+
+    @property
+    def n_mels(self) -> int:
+        """Mel bands of the front end (before any MFCC)."""
+        return self.front_end.n_mels
+
+    @property
     def doc(self) -> str:
         """The preset's documentation (its body function's docstring)."""
         import inspect
