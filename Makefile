@@ -81,7 +81,7 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 # writes it again after finding nothing to do).
 .PRECIOUS: $(SHARDS_DONE) $(MODEL) $(REPORT)
 
-.PHONY: help venv download validate preprocess audit train score crossval predict serve demo test bench clean-demo
+.PHONY: help venv download validate preprocess audit train score crossval predict serve presets demo test bench clean-demo
 
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
@@ -95,6 +95,7 @@ help:
 	@echo "make crossval    $(or $(FOLDS),5)-fold cross-validation with baselines into $(REPORTS_DIR)/$(CV_RUN)"
 	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
 	@echo "make serve       a page on http://127.0.0.1:$(PORT)/ to drop audio files on (run $(RUN))"
+	@echo "make presets     the networks (PRESET=seed15s: its layers and their sources)"
 	@echo "make bench       the benchmark scripts under benchmarks/"
 
 venv: $(VENV)/.installed
@@ -161,6 +162,8 @@ predict: venv
 
 serve: venv
 	$(JAZZCNN) serve --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --port $(call q,$(PORT)) $(SERVE_ARGS)
+presets: venv
+	$(JAZZCNN) presets $(call opt,--preset,$(PRESET))
 
 demo: venv
 	$(JAZZCNN) demo $(DEMO_ARGS)

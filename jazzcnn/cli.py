@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "score a run on its held-out test tapes: matrices, plots, report"),
     "crossval": ("jazzcnn.train.config:CrossvalConfig", "jazzcnn.commands:run_crossval",
                  "K-fold cross-validation of the CNN beside a majority and a linear baseline: every tape scored once"),
+    "presets": ("jazzcnn.train.config:PresetsConfig", "jazzcnn.commands:run_presets",
+                "list the network presets: seed, clip length, input, front end, parameters, optimiser"),
     "predict": ("jazzcnn.train.config:PredictConfig", "jazzcnn.commands:run_predict",
                 "era probabilities for any audio file, whole file and per clip"),
     "serve": ("jazzcnn.serve:ServeConfig", "jazzcnn.commands:run_serve",

@@ -200,6 +200,45 @@ def run_train(cfg) -> int:
     return EXIT_OK
 
 
+def run_presets(cfg) -> int:
+    """``jazzcnn presets``: a table of the presets, measured on models built for it; with
+    ``--preset NAME`` also that preset's layer table and its documented sources."""
+    from jazzcnn.train.models import PRESETS, describe_preset
+
+    if cfg.preset is not None and cfg.preset not in PRESETS:
+        _error(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
+        return EXIT_USAGE
+    names = [cfg.preset] if cfg.preset else list(PRESETS)
+    rows = [describe_preset(n, n_classes=cfg.n_classes, sample_rate=cfg.sample_rate) for n in names]
+    table = pd.DataFrame({
+        "preset": [r.name for r in rows],
+        "seed": [r.seed.split("_")[0] if r.seed != "ours" else "ours" for r in rows],
+        "clip [s]": [f"{r.clip_seconds:g}" for r in rows],
+        "input": [str(r.input_shape) for r in rows],
+        "image (bands, frames, 1)": [str(r.image_shape) for r in rows],
+        "front end": [r.front_end for r in rows],
+        "trainable": [f"{r.trainable:,}" for r in rows],
+        "total": [f"{r.total:,}" for r in rows],
+        "optimiser": [r.optimizer for r in rows],
+    })
+    print(f"presets built for {cfg.n_classes} eras at {cfg.sample_rate} Hz (parameters counted on the built models; "
+          f"seed = file of ../shared/seeds/):")
+    with pd.option_context("display.max_rows", 100, "display.width", 250, "display.max_colwidth", 60):
+        print(table.to_string(index=False))
+    if cfg.preset:
+        r = rows[0]
+        layers = pd.DataFrame({
+            "layer": [x.name for x in r.layers], "type": [x.kind for x in r.layers],
+            "output shape": [str(x.output_shape) for x in r.layers],
+            "parameters": [f"{x.params:,}" for x in r.layers], "trainable": [f"{x.trainable:,}" for x in r.layers],
+        })
+        print(f"\nlayers of {r.name} (seed file {r.seed}):")
+        with pd.option_context("display.max_rows", 500, "display.width", 250):
+            print(layers.to_string(index=False))
+        print(f"\n{PRESETS[r.name].doc}")
+    return EXIT_OK
+
+
 def run_score(cfg) -> int:
     """``jazzcnn score``: score the held-out tapes, print the headline numbers and the report path."""
     from jazzcnn.train.scoring import score

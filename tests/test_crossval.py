@@ -110,9 +110,13 @@ def test_baselines_agree_with_scikit_learn_computed_directly(result, data):
                     ys.append(eras.index(era))
         return np.stack(xs), np.array(ys)
 
+    from jazzcnn.train.presets import PRESETS
+
+    p = PRESETS["seed3s"]  # the model's own mel settings
+
     def feats(x):
         db = 20 * np.log10(np.maximum(librosa.feature.melspectrogram(
-            y=x, sr=16000, n_fft=2048, hop_length=512, n_mels=64, power=1.0), 1e-5))
+            y=x, sr=16000, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, power=1.0), 1e-5))
         return np.concatenate([db.mean(-1), db.std(-1)], axis=1)
 
     (xtr, ytr), (xva, yva), (xte, yte) = (clips_of(p) for p in ("train", "val", "test"))

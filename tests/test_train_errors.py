@@ -73,7 +73,10 @@ def test_eras_schema_break(data, tmp_path, capsys):
 
 
 def test_clip_shorter_than_stft(data, tmp_path, capsys):
-    _fails(run_train(tiny_train_config(data, tmp_path / "runs", clip_seconds=0.05)), capsys, "STFT window")
+    # seed3s: a 512-sample STFT window; its network needs 8,000 samples (two valid convolutions per block)
+    _fails(run_train(tiny_train_config(data, tmp_path / "runs", clip_seconds=0.02)), capsys, "STFT window")
+    _fails(run_train(tiny_train_config(data, tmp_path / "runs", clip_seconds=0.3)), capsys,
+           "too short for preset 'seed3s'", "8000 samples")
 
 
 def test_score_and_predict_bad_model(data, tmp_path, capsys):

@@ -126,14 +126,12 @@ def test_seed15s_and_mixed_precision_build():
     m = build_model("seed15s", 4, 16000 * 15, mixed_precision=True)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
     pol = {layer.name: layer.dtype_policy.name for layer in m.layers}
-    assert pol["melspectrogram"] == "float32" and pol["conv1"] == "mixed_float16" and pol["era"] == "float32"
+    assert pol["padding"] == pol["melspectrogram"] == pol["band_frame"] == "float32"  # the Kapre front end
+    assert pol["conv2d_1"] == "mixed_float16" and pol["era"] == "float32"
     assert type(m.optimizer).__name__ == "LossScaleOptimizer"
-    assert m.get_layer("melspectrogram").output.shape[2] == 128
-    assert [m.get_layer(f"dense{i}").units for i in range(1, 5)] == [32, 512, 512, 512]
-    m3 = build_model("seed3s", 3, 48000)
-    assert [m3.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [16, 32, 64]
-    assert m3.get_layer("melspectrogram").output.shape[2] == 64
-    assert abs(float(m3.optimizer.learning_rate) - 1e-4) < 1e-9 and type(m3.optimizer).__name__ == "RMSprop"
+    assert type(m.optimizer.inner_optimizer).__name__ == "RMSprop"
+    assert m.get_layer("band_frame").output.shape[1:] == (128, 938, 1)
+    assert [m.get_layer(f"dense_{i}").units for i in range(1, 5)] == [32, 512, 512, 512]
 
 
 def test_mixed_precision_model_saves_and_reloads(tmp_path):
@@ -147,5 +145,5 @@ def test_mixed_precision_model_saves_and_reloads(tmp_path):
     m.save(tmp_path / "mp.keras")
     m2 = keras.models.load_model(tmp_path / "mp.keras")
     np.testing.assert_array_equal(m.predict(x, verbose=0), m2.predict(x, verbose=0))
-    assert m2.get_layer("conv1").dtype_policy.name == "mixed_float16"
+    assert m2.get_layer("conv2d_1").dtype_policy.name == "mixed_float16"
     assert m2.get_layer("melspectrogram").dtype_policy.name == "float32"

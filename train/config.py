@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from jazzcnn.core.settings import setting, stage_config
+from jazzcnn.train.presets import PRESETS
 
 #: Longest clip any preset may be asked for [s]; longer clips do not fit a batch in memory.
 MAX_CLIP_SECONDS = 120.0
@@ -20,8 +21,8 @@ class TrainConfig:
     runs_dir: Path = setting(Path("runs"), "run folders are written to RUNS_DIR/<run>")
     run: str = setting("seed3s", "run name (folder under RUNS_DIR)")
     config: Path | None = setting(None, "JSON file of settings; command-line flags override it", path=True)
-    preset: str = setting("seed3s", "network: seed3s (3 s clips, 64 mels) or seed15s (15 s clips, 128 mels)")
-    clip_seconds: float | None = setting(None, "clip length (default: the preset's, 3 or 15)", "s", gt=0,
+    preset: str = setting("seed3s", f"network: {', '.join(PRESETS)} (`jazzcnn presets` describes them)")
+    clip_seconds: float | None = setting(None, "clip length (default: the preset's: 3, 15 or 30)", "s", gt=0,
                                          le=MAX_CLIP_SECONDS)
     sample_rate: int = setting(16000, "sample rate of the shards and of the mel layer", "Hz", ge=1000, le=192000)
     group: Literal["tape", "artist"] = setting("tape", "split unit: tape (identifier) or artist")
@@ -34,7 +35,8 @@ class TrainConfig:
     steps_per_epoch: int | None = setting(None, "training batches per epoch (default: one pass over the clip grid)",
                                           "batches", ge=1)
     batch_size: int = setting(32, "clips per batch", "clips", ge=1, le=65536)
-    learning_rate: float | None = setting(None, "optimiser learning rate (default: the preset's, RMSprop 1e-4)", gt=0, le=10)
+    learning_rate: float | None = setting(None, "optimiser (initial) learning rate (default: the preset's, e.g. 1e-4 "
+                                                "for seed3s; a preset's decay is kept)", gt=0, le=10)
     patience: int = setting(5, "early stopping: epochs without validation-loss improvement", "epochs", ge=1)
     balance: Literal["weights", "sampling"] = setting(
         "weights", "class imbalance: weights (class weights) or sampling (balanced sampling)")
@@ -92,3 +94,13 @@ class CrossvalConfig(TrainConfig):
                                    "(given only when every era has at least 5 groups); 0 turns them off", "resamples", ge=0)
     confidence: float = setting(0.95, "coverage of the confidence intervals", "fraction", gt=0, lt=1)
     predict_batch_size: int = setting(64, "clips per prediction batch", "clips", ge=1)
+
+
+@stage_config
+class PresetsConfig:
+    """Which presets ``jazzcnn presets`` describes, built for how many eras."""
+
+    preset: str | None = setting(None, "describe only this preset, with its layer table and sources")
+    n_classes: int = setting(4, "eras the output layer is built for (the shipped eras.csv has 4)", "classes", ge=2,
+                             le=1000)
+    sample_rate: int = setting(16000, "sample rate the models are built for", "Hz", ge=1000, le=192000)

@@ -97,7 +97,8 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     Raises
     ------
     TrainError
-        Unknown preset, or a clip shorter than the preset's STFT window.
+        Unknown preset, or a clip shorter than the preset's STFT window or than the shortest clip
+        its network can be built for (``min_clip_samples``).
     """
     if cfg.preset not in PRESETS:
         raise TrainError(f"unknown preset {cfg.preset!r}; choose one of {sorted(PRESETS)}")
@@ -111,6 +112,9 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     )
     if cfg.clip_seconds * cfg.sample_rate < p.n_fft:
         raise TrainError(f"clip_seconds {cfg.clip_seconds} is shorter than the STFT window ({p.n_fft} samples)")
+    if round(cfg.clip_seconds * cfg.sample_rate) < p.min_clip_samples:
+        raise TrainError(f"clip_seconds {cfg.clip_seconds} is too short for preset {cfg.preset!r}: its network needs "
+                         f"clips of at least {p.min_clip_samples} samples ({p.min_clip_samples / cfg.sample_rate:g} s)")
     if cfg.bandlimit_hz is not None and cfg.bandlimit_hz > cfg.sample_rate / 2:
         raise TrainError(f"bandlimit_hz {cfg.bandlimit_hz:g} is above the Nyquist frequency ({cfg.sample_rate / 2:g} Hz)")
     return cfg
