@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from jazzcnn.acquire.manifests import ERA_COLUMNS, load_eras, load_tracks
-from jazzcnn.acquire.manifests import select_tracks as select_manifest_rows
+from jazzcnn.acquire.manifests import read_dataset_info
+from jazzcnn.acquire.validate import selected_rows
 from jazzcnn.core.files import ensure_writable
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.preprocess.audio import AudioError
 from jazzcnn.preprocess.cleaning import REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
+from jazzcnn.core.settings import replace
 from jazzcnn.preprocess.shards import CheckReport, ShardStore
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,24 @@ AUDIO_SETTINGS = ("format", *(n for n in CleaningOptions.names() if n != "block_
 
 
 def cleaning_options(cfg: PreprocessConfig) -> CleaningOptions:
-    """The :class:`CleaningOptions` of a stage config."""
+    """The :class:`CleaningOptions` of a stage config (``vad`` resolved, see :func:`resolve_vad`)."""
+    cfg = resolve_vad(cfg)
     return CleaningOptions(**{n: getattr(cfg, n) for n in CleaningOptions.names()})
+
+
+def resolve_vad(cfg: PreprocessConfig) -> PreprocessConfig:
+    """``cfg`` with ``vad`` decided: the setting when given, else the data set's default from
+    ``MANIFESTS/dataset.json`` (on for the Niven collection's spoken introductions, off for data
+    sets without commentary).
+
+    Raises
+    ------
+    ManifestError
+        ``dataset.json`` unreadable.
+    """
+    if cfg.vad is not None:
+        return cfg
+    return replace(cfg, vad=read_dataset_info(cfg.manifests_dir).commentary)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -58,18 +75,15 @@ def select_tracks(cfg: PreprocessConfig) -> pd.DataFrame:
     """Rows of ``tracks.csv`` to process, sorted by ``identifier, file``.
 
     The same selection as ``jazzcnn download`` (:func:`jazzcnn.acquire.manifests.select_tracks`: format,
-    ``--eras``, ``--limit``), then at most ``cfg.max_examples`` files.
+    ``--eras`` or classes, ``--limit`` tapes and ``--max-examples`` files sampled evenly over the
+    eras or classes).
 
     Raises
     ------
     jazzcnn.acquire.manifests.ManifestError
-        Invalid manifest, or an era not defined in ``eras.csv``.
+        Invalid manifest, or an era or class not defined in ``eras.csv`` or ``classes.csv``.
     """
-    paths = ManifestPaths(cfg.manifests_dir)
-    eras = load_eras(paths.eras) if cfg.eras or paths.eras.exists() else pd.DataFrame(columns=ERA_COLUMNS)
-    df = select_manifest_rows(load_tracks(paths.tracks, eras), eras, cfg.format, list(cfg.eras), cfg.limit)
-    if cfg.max_examples is not None:
-        df = df.head(cfg.max_examples)
+    df = selected_rows(cfg.manifests_dir, cfg.format, list(cfg.eras), cfg.limit, cfg.max_examples)
     return df.drop(columns=["era_of"]).reset_index(drop=True)
 
 
@@ -243,6 +257,7 @@ def preprocess(cfg: PreprocessConfig, *, progress: bool = True) -> PreprocessRes
     NotWritableError
         The shard or manifests folder cannot be written (checked before any decoding).
     """
+    cfg = resolve_vad(cfg)
     tracks = select_tracks(cfg)
     data, manifests = DataPaths(cfg.data_dir), ManifestPaths(cfg.manifests_dir)
     # Before hours of decoding: both output folders must take files.
