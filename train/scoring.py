@@ -195,6 +195,7 @@ def score(cfg: ScoreConfig) -> ScoreResult:
         "baseline_tape_exact_interval": clopper_pearson(int(np.sum(tape_y == maj_tape)), len(tape_y), cfg.confidence),
         "intervals": ev["intervals"], "interval_note": ev["interval_note"], "groups_per_era": ev["groups_per_era"],
         "bandlimit_hz": run["config"].get("bandlimit_hz"),
+        "split_kind": run["config"].get("split", "grouped"),
     }
 
     # -- write --------------------------------------------------------------------------------
