@@ -412,8 +412,8 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
-    result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS).sort_values(["identifier", "file"], kind="stable") \
-        .reset_index(drop=True)
+    # identifier order whatever order the items were taken in (a sampled LIMIT), files as listed
+    result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS).sort_values("identifier", kind="stable").reset_index(drop=True)
     result.identifiers.sort()
     return result
 

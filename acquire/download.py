@@ -369,7 +369,8 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
         result.results += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
         merged = merge_tracks(read_tracks_or_empty(tracks_path), scraped.rows)
         write_csv_atomic(merged, tracks_path)
-        if info is not None:
+        if info is not None and info.dataset != "niven":
+            # A folder without dataset.json holds the Niven collection: its manifests stay as they were.
             datasets.write_info(tracks_path.parent, info)
         result.tracks_rows = len(merged)
     tracks = load_tracks(tracks_path, eras)

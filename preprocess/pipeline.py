@@ -96,9 +96,21 @@ def fingerprint(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+#: A file of a data set that states its clips' durations (FMA) is reported ``truncated``
+#: when it decodes to less than this share of the stated duration and at least
+#: :data:`SHORT_BY_S` less (FMA's small subset has files with far less than their 30 s).
+SHORT_FRACTION = 0.9
+SHORT_BY_S = 1.0
+
+
 def _process_task(task: tuple) -> dict:
-    """Worker: clean one file. Never raises for bad input; the failure is part of the result."""
-    identifier, file, path, expected_size, options = task
+    """Worker: clean one file. Never raises for bad input; the failure is part of the result.
+
+    ``task`` is ``(identifier, file, path, expected_size [bytes] or None, options)``, optionally
+    followed by the expected duration [s] (data sets that state it; None: not checked).
+    """
+    identifier, file, path, expected_size, options, *rest = task
+    expected_s = rest[0] if rest else None
     path = Path(path)
     t0 = time.perf_counter()
     out = {"identifier": identifier, "file": file, "path": str(path), "segments": [], "removed": [],
@@ -107,6 +119,8 @@ def _process_task(task: tuple) -> dict:
         if expected_size and path.exists() and path.stat().st_size < expected_size:
             raise AudioError("truncated", f"{path}: {path.stat().st_size} bytes, tracks.csv says {expected_size}")
         res = clean_audio(path, options=options)
+        if expected_s and res.duration_s < SHORT_FRACTION * expected_s and res.duration_s < expected_s - SHORT_BY_S:
+            raise AudioError("truncated", f"{path}: {res.duration_s:.1f} s of audio, tracks.csv says {expected_s:g} s")
         out.update(segments=res.segments, removed=res.removed, duration_s=res.duration_s)
     except AudioError as e:
         out.update(error=str(e), reason=e.kind)
@@ -280,6 +294,9 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
          progress: bool) -> PreprocessResult:
     audio_dir = DataPaths(cfg.data_dir).audio
     options = cleaning_options(cfg)
+    # Durations are checked where the data set states each file's own: FMA's metadata does (the
+    # Niven collection's lengths are the archive's estimates, GTZAN's a nominal 30 s).
+    check_duration = read_dataset_info(cfg.manifests_dir).dataset == "fma"
     tasks, fps = [], []
     for r in tracks.itertuples(index=False):
         path = audio_dir / r.identifier / r.file
@@ -287,7 +304,10 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
         if store.is_done(r.identifier, r.file, fp):
             continue
         size = None if pd.isna(r.size_bytes) else int(r.size_bytes)
-        tasks.append((r.identifier, r.file, str(path), size, options))
+        task = (r.identifier, r.file, str(path), size, options)
+        if check_duration and not pd.isna(r.duration_s):
+            task += (float(r.duration_s),)
+        tasks.append(task)
         fps.append(fp)
     result.already_done = len(tracks) - len(tasks)
     result.failed_before = sum(r["status"] == "failed" for r in store.done.values())

@@ -112,10 +112,11 @@ def test_fma_archives_are_verified_by_sha1_resumed_and_unpacked_safely(fma, fma_
     assert main(["validate", *dirs(root)]) == 0
     assert json.loads((root / "manifests" / "dataset.json").read_text())["dataset"] == "fma"
     assert (root / "manifests" / "classes.csv").read_text().split() == ["label", "Hip-Hop", "Instrumental", "Rock"]
-    # the known-empty file is reported by preprocess and skipped; the rest goes on
+    # the known-empty file and one shorter than stated are reported by preprocess and skipped; the rest goes on
     assert fma["preprocess"] == 1
-    fail = pd.read_csv(root / "data" / "shards" / "failures.csv", dtype=str)
-    assert fail["identifier"].tolist() == ["099134"]
+    fail = pd.read_csv(root / "data" / "shards" / "failures.csv", dtype=str).set_index("identifier")
+    assert fail["reason"].to_dict() == {"099134": "empty", "099999": "truncated"}
+    assert "2.0 s of audio, tracks.csv says 30 s" in fail.at["099999", "error"]
     meta = json.loads((root / "data" / "shards" / "meta.json").read_text())
     assert meta["config"]["vad"] is False  # commentary removal is off by default for FMA
 

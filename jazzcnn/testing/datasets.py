@@ -45,22 +45,24 @@ def fma_tracks(artists_per_genre: int = 4, tracks_per_artist: int = 1) -> pd.Dat
     """FMA-style ``tracks.csv`` content: a two-level header, index ``track_id``.
 
     Every genre has ``artists_per_genre`` artists; the published split puts each artist wholly in
-    one part (first artist training, second validation, third test, fourth training), as FMA's artist filter
-    does. Extra rows: a track without ``genre_top``, a ``medium``-only track, and track 099134 (one
-    of fma_small's files known to hold no audio).
+    one part (first artist training, second validation, third test, fourth training), as FMA's
+    artist filter does. Durations are 2 s, the test clips' length. Extra rows: a track without
+    ``genre_top``, a ``medium``-only track, track 099134 (one of fma_small's files known to hold no
+    audio) and track 099999, whose file is shorter than the metadata says (as a few in FMA are).
     """
     rows, tid, artist_id = [], 2, 1
     parts = ["training", "validation", "test"]
     for genre in FMA_GENRES:
         for a in range(artists_per_genre):
             for _ in range(tracks_per_artist):
-                rows.append((tid, "small", parts[a % 3], genre, f"{genre} song {tid}", "30", "256000", artist_id,
+                rows.append((tid, "small", parts[a % 3], genre, f"{genre} song {tid}", "2", "256000", artist_id,
                              f"{genre} Artist {a}"))
                 tid += 1
             artist_id += 1
-    rows.append((tid, "small", "training", "", "no genre", "30", "256000", artist_id, "Nobody"))
-    rows.append((tid + 1, "medium", "training", "Rock", "medium only", "30", "256000", artist_id + 1, "Medium Band"))
+    rows.append((tid, "small", "training", "", "no genre", "2", "256000", artist_id, "Nobody"))
+    rows.append((tid + 1, "medium", "training", "Rock", "medium only", "2", "256000", artist_id + 1, "Medium Band"))
     rows.append((99134, "small", "training", "Rock", "empty file", "30", "256000", 1, "Rock Artist 0"))
+    rows.append((99999, "small", "training", "Rock", "shorter than stated", "30", "256000", 1, "Rock Artist 0"))
     cols = pd.MultiIndex.from_tuples([("set", "subset"), ("set", "split"), ("track", "genre_top"), ("track", "title"),
                                       ("track", "duration"), ("track", "bit_rate"), ("artist", "id"),
                                       ("artist", "name")])
