@@ -82,9 +82,12 @@ def tape_info(tapes: pd.DataFrame, labels: pd.DataFrame, eras: list[str]) -> pd.
     """
     cls = {e: i for i, e in enumerate(eras)}
     lab = labels.set_index("identifier")
-    years = [np.nanmean([pd.to_numeric(lab.at[t, "year_start"], errors="coerce"),
-                         pd.to_numeric(lab.at[t, "year_end"], errors="coerce")]) if t in lab.index else np.nan
-             for t in tapes["identifier"]]
+    def middle(t) -> float:  # NaN without years (a data set labelled by genre has none)
+        ys = [pd.to_numeric(lab.at[t, c], errors="coerce") for c in ("year_start", "year_end")] if t in lab.index else []
+        ys = [float(y) for y in ys if pd.notna(y)]
+        return float(np.mean(ys)) if ys else np.nan
+
+    years = [middle(t) for t in tapes["identifier"]]
     out = pd.DataFrame({"y": [cls[e] for e in tapes["era"]], "year": np.asarray(years, float),
                         "group": tapes["group"].to_numpy() if "group" in tapes else tapes["identifier"].to_numpy()},
                        index=pd.Index(tapes["identifier"], name="identifier"))
