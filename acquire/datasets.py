@@ -133,7 +133,9 @@ def check_same_dataset(manifests_dir: Path, info: DatasetInfo) -> None:
     differs = old.dataset != info.dataset or any(
         str(old.source.get(k, "")) != str(info.source.get(k, "")) for k in IDENTITY.get(info.dataset, ()))
     if differs:
-        what = lambda i: i.dataset + "".join(f" {k}={i.source.get(k, '')}" for k in IDENTITY.get(i.dataset, ()))  # noqa: E731
+        def what(i: DatasetInfo) -> str:
+            return i.dataset + "".join(f" {k}={i.source.get(k, '')}" for k in IDENTITY.get(i.dataset, ()))
+
         raise ManifestError(f"{manifests_dir} holds the {what(old)} data set (see its tracks.csv and dataset.json); "
                             f"a {what(info)} download needs folders of its own: set MANIFESTS and DATA_DIR "
                             f"(the Makefile does so per DATASET)")
