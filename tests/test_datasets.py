@@ -382,3 +382,11 @@ def test_make_trains_a_genre_data_set_on_classes_csv_in_its_own_folders(tmp_path
     assert "--data-dir 'data/fma-small' --manifests-dir 'manifests/fma-small'" in out and "--eras 'Rock,Hip-Hop'" in out
     rc, out = plan("download", "DATASET=ia", "COLLECTION=georgeblood", "LIMIT=400", "DRY_RUN=true")
     assert "--manifests-dir 'manifests/ia-georgeblood'" in out and "--dataset 'ia'" in out and "--limit '400'" in out
+
+
+def test_an_ia_collection_without_eras_gets_the_shipped_ones_to_edit(server, tmp_path, capsys):
+    assert main(["download", "--dataset", "ia", "--collection", "georgeblood", *dirs(tmp_path), *FAST,
+                 "--ia-base-url", server.base_url, "--dry-run", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "copied the shipped jazz eras" in out and (tmp_path / "manifests" / "eras.csv").exists()
+    assert json.loads((tmp_path / "manifests" / "dataset.json").read_text())["source"]["collection"] == "georgeblood"
