@@ -8,14 +8,27 @@ VENV        ?= .venv
 CONSTRAINTS ?= constraints.txt
 JAZZCNN     := $(VENV)/bin/jazzcnn
 
+# --- data set --------------------------------------------------------------------------
+# niven (default), ia (any Internet Archive collection: COLLECTION=...), fma, gtzan, folder.
+DATASET     ?= niven
+FMA_SUBSET  ?=
+SOURCE_DIR  ?=
+SOURCE_URL  ?=
+SOURCE_SHA1 ?=
+LABELS      ?=
+GTZAN_SPLIT ?=
+CLASSES     ?=
+# Each data set gets folders of its own (the Niven collection keeps data/, manifests/, runs/, reports/).
+DSKEY       = $(strip $(if $(filter fma,$(DATASET)),fma-$(or $(FMA_SUBSET),small),$(if $(filter ia,$(DATASET)),ia-$(COLLECTION),$(DATASET))))
+DSDIR       = $(if $(filter niven,$(DATASET)),,/$(DSKEY))
 # --- acquire ---------------------------------------------------------------------------
 COLLECTION  ?= davidwnivenjazz
 FORMAT      ?= VBR MP3
 LIMIT       ?=
 ERAS        ?=
 WORKERS     ?=
-DATA_DIR    ?= data
-MANIFESTS   ?= manifests
+DATA_DIR    ?= data$(DSDIR)
+MANIFESTS   ?= manifests$(DSDIR)
 IA_BASE_URL ?=
 DRY_RUN     ?=
 MAX_EXAMPLES ?=
@@ -30,6 +43,7 @@ RUN         ?= seed3s
 PRESET      ?=
 CONFIG      ?=
 GROUP       ?=
+SPLIT       ?=
 STRADDLE    ?=
 CLIP_SECONDS ?=
 EPOCHS      ?=
@@ -44,8 +58,8 @@ BANDLIMIT_HZ ?=
 CV_RUN      ?= crossval
 FOLDS       ?=
 CROSSVAL_ARGS ?=
-RUNS_DIR    ?= runs
-REPORTS_DIR ?= reports
+RUNS_DIR    ?= runs$(DSDIR)
+REPORTS_DIR ?= reports$(DSDIR)
 AUDIO       ?=
 PORT        ?= 8000
 # Any other setting: the stage's flags verbatim, e.g. TRAIN_ARGS="--val-fraction 0.2"
@@ -74,7 +88,10 @@ VERIFIED    = $(call esc,$(DATA_DIR)/audio/verified.csv)
 MODEL       = $(call esc,$(RUNS_DIR)/$(RUN)/model.keras)
 REPORT      = $(call esc,$(REPORTS_DIR)/$(RUN)/report.md)
 TRACKS      = $(call esc,$(MANIFESTS)/tracks.csv)
-ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
+# The class list training depends on: eras.csv for data sets labelled by years, classes.csv otherwise.
+CLASS_CSV   = $(call esc,$(MANIFESTS)/$(if $(filter niven ia,$(DATASET)),eras.csv,classes.csv))
+# --eras of download, validate and preprocess: eras, or the classes of a data set with its own labels
+SELECT      = $(call opt,--eras,$(or $(ERAS),$(CLASSES)))
 
 # make deletes the target of an interrupted recipe; these are written atomically by the stages
 # themselves, so make must keep them (deleting complete.json would be harmless: the next run
@@ -86,16 +103,17 @@ ERAS_CSV    = $(call esc,$(MANIFESTS)/eras.csv)
 help:
 	@echo "make demo        whole pipeline offline on a generated mini collection (start here)"
 	@echo "make test        the test suite"
-	@echo "make download    scrape $(COLLECTION) into $(MANIFESTS)/tracks.csv and download ($(FORMAT))"
+	@echo "make download    catalogue the $(DATASET) data set into $(MANIFESTS)/tracks.csv and download it, verified"
 	@echo "make validate    list missing and corrupt downloads"
 	@echo "make preprocess  16 kHz mono, commentary removed, shards in $(DATA_DIR)/shards"
 	@echo "make audit       pages to listen to what was removed: $(REPORTS_DIR)/commentary/index.html"
 	@echo "make train       train run $(RUN) into $(RUNS_DIR)/$(RUN)"
 	@echo "make score       held-out scores and report into $(REPORTS_DIR)/$(RUN)"
 	@echo "make crossval    $(or $(FOLDS),5)-fold cross-validation with baselines into $(REPORTS_DIR)/$(CV_RUN)"
-	@echo "make predict AUDIO=file.mp3   era probabilities for one file"
+	@echo "make predict AUDIO=file.mp3   class probabilities for one file"
 	@echo "make serve       a page on http://127.0.0.1:$(PORT)/ to drop audio files on (run $(RUN))"
 	@echo "make presets     the networks (PRESET=seed15s: its layers and their sources)"
+	@echo "DATASET=niven|ia|fma|gtzan|folder chooses the data set (README: Other data sets)"
 	@echo "make bench       the benchmark scripts under benchmarks/"
 
 venv: $(VENV)/.installed
@@ -110,13 +128,16 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 download: venv
-	$(JAZZCNN) download $(COMMON) --collection $(call q,$(COLLECTION)) --format $(call q,$(FORMAT)) \
-	  $(call opt,--limit,$(LIMIT)) $(call opt,--eras,$(ERAS)) $(call opt,--workers,$(WORKERS)) \
+	$(JAZZCNN) download $(COMMON) --dataset $(call q,$(DATASET)) --collection $(call q,$(COLLECTION)) \
+	  --format $(call q,$(FORMAT)) $(call opt,--limit,$(LIMIT)) $(SELECT) $(call opt,--workers,$(WORKERS)) \
 	  $(call opt,--ia-base-url,$(IA_BASE_URL)) $(call opt,--dry-run,$(DRY_RUN)) \
-	  $(call opt,--max-examples,$(MAX_EXAMPLES)) $(DOWNLOAD_ARGS)
+	  $(call opt,--max-examples,$(MAX_EXAMPLES)) $(call opt,--fma-subset,$(FMA_SUBSET)) \
+	  $(call opt,--source-dir,$(SOURCE_DIR)) $(call opt,--source-url,$(SOURCE_URL)) \
+	  $(call opt,--source-sha1,$(SOURCE_SHA1)) $(call opt,--labels-csv,$(LABELS)) \
+	  $(call opt,--gtzan-split,$(GTZAN_SPLIT)) $(DOWNLOAD_ARGS)
 
 validate: venv
-	$(JAZZCNN) validate $(COMMON) --format $(call q,$(FORMAT)) $(call opt,--eras,$(ERAS)) $(call opt,--limit,$(LIMIT))
+	$(JAZZCNN) validate $(COMMON) --format $(call q,$(FORMAT)) $(SELECT) $(call opt,--limit,$(LIMIT))
 
 # Preprocess depends on what was downloaded (verified.csv changes only when the set of verified
 # files does), not on tracks.csv: an era edit must not redo the audio work.
@@ -125,7 +146,7 @@ $(SHARDS_DONE): $(VERIFIED) | venv
 	$(JAZZCNN) preprocess $(COMMON) --format $(call q,$(FORMAT)) $(call opt,--workers,$(WORKERS)) \
 	  $(call opt,--trim-head-s,$(TRIM_HEAD)) $(call opt,--trim-tail-s,$(TRIM_TAIL)) \
 	  $(call opt,--vad,$(VAD)) $(call opt,--shard-bytes,$(SHARD_BYTES)) \
-	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(call opt,--eras,$(ERAS)) \
+	  $(call opt,--min-segment-s,$(MIN_SEGMENT)) $(SELECT) \
 	  $(call opt,--limit,$(LIMIT)) $(call opt,--max-examples,$(MAX_EXAMPLES)) \
 	  --audit-dir $(call q,$(REPORTS_DIR)/commentary) $(PREPROCESS_ARGS)
 
@@ -140,12 +161,15 @@ TRAIN_OPTS = $(call opt,--preset,$(PRESET)) $(call opt,--config,$(CONFIG)) $(cal
   $(call opt,--straddle,$(STRADDLE)) $(call opt,--clip-seconds,$(CLIP_SECONDS)) $(call opt,--epochs,$(EPOCHS)) \
   $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) $(call opt,--seed,$(SEED)) \
   $(call opt,--max-examples,$(MAX_EXAMPLES)) $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) \
-  $(call opt,--patience,$(PATIENCE)) $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ))
+  $(call opt,--patience,$(PATIENCE)) $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) \
+  $(call opt,--classes,$(CLASSES))
 
 # Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
+# SPLIT=fixed (the data set's published split) is train's alone: crossval makes its own folds.
 train: $(MODEL)
-$(MODEL): $(SHARDS_DONE) $(TRACKS) $(ERAS_CSV) $(call esc,$(CONFIG)) | venv
-	$(JAZZCNN) train $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) $(TRAIN_OPTS) $(TRAIN_ARGS)
+$(MODEL): $(SHARDS_DONE) $(TRACKS) $(CLASS_CSV) $(call esc,$(CONFIG)) | venv
+	$(JAZZCNN) train $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) $(TRAIN_OPTS) \
+	  $(call opt,--split,$(SPLIT)) $(TRAIN_ARGS)
 
 score: $(REPORT)
 $(REPORT): $(MODEL) | venv

@@ -20,8 +20,11 @@ from internetarchive import ArchiveSession
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from jazzcnn.acquire.manifests import TRACK_COLUMNS
-from jazzcnn.acquire.parsing import first_value, parse_artist, parse_duration, parse_tape, parse_years
+import requests
+
+from jazzcnn.acquire.manifests import TRACK_COLUMNS, interleave
+from jazzcnn.acquire.parsing import (NIVEN_RULES, YearRules, as_list, first_value, parse_artist, parse_duration,
+                                     parse_tape, parse_years)
 from jazzcnn.acquire.transfer import TransferCancelled, unsafe_name_reason
 
 log = logging.getLogger(__name__)
@@ -180,6 +183,28 @@ def make_session(base_url: str | None = None, retries: int = 6, backoff_s: float
     return session
 
 
+def http_session(retries: int = 6, backoff_s: float = 1.0, pool_size: int = 8, *, max_retry_after_s: float = 120.0,
+                 cancel: threading.Event | None = None) -> requests.Session:
+    """A plain :class:`requests.Session` with the same retry policy as :func:`make_session`, for
+    servers that are not archive.org (FMA's archives, a GTZAN mirror, a published split list).
+
+    Parameters
+    ----------
+    retries, backoff_s, pool_size, max_retry_after_s, cancel
+        As for :func:`make_session`.
+
+    Returns
+    -------
+    requests.Session
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=make_retry(retries, backoff_s, max_retry_after_s=max_retry_after_s, cancel=cancel),
+                          pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 @dataclass
 class ScrapeResult:
     """Rows scraped for ``tracks.csv`` plus what was skipped, looked wrong or failed, for the report."""
@@ -232,7 +257,8 @@ def search_collection(session: ArchiveSession, collection: str, retries: int = 6
     return results
 
 
-def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dict], list[str]]:
+def track_rows(identifier: str, item_metadata: dict, fmt: str, *,
+               rules: YearRules = NIVEN_RULES) -> tuple[list[dict], list[str]]:
     """Manifest rows (one per file of format ``fmt``) of one item's Metadata API response.
 
     Parameters
@@ -242,6 +268,9 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
         The Metadata API response (``metadata`` and ``files``).
     fmt : str
         Archive format to list, e.g. ``"VBR MP3"``.
+    rules : YearRules
+        Where years, artists and tape labels come from (:data:`~jazzcnn.acquire.parsing.NIVEN_RULES`
+        for the Niven collection, :data:`~jazzcnn.acquire.parsing.METADATA_RULES` for any other).
 
     Returns
     -------
@@ -252,8 +281,12 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
     """
     meta = item_metadata.get("metadata", {}) or {}
     title = first_value(meta.get("title"))
-    years = parse_years(meta, title, identifier)
+    years = parse_years(meta, title, identifier, rules=rules)
     problems = [f"{identifier}: {p}" for p in years.problems]
+    if not rules.names_from_identifier and years.source == "missing":
+        dates = as_list(meta.get("date")) + as_list(meta.get("year"))
+        problems.append(f"{identifier}: " + (f"no year in its date/year metadata {dates!r}" if dates
+                                             else "no date or year in its metadata") + "; year left blank")
     rows = []
     for f in item_metadata.get("files", []) or []:
         if first_value(f.get("format")) != fmt:
@@ -268,8 +301,8 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
             "identifier": identifier,
             "file": name,
             "title": title,
-            "artist": parse_artist(identifier, meta),
-            "tape": parse_tape(identifier, title),
+            "artist": parse_artist(identifier, meta, from_identifier=rules.names_from_identifier),
+            "tape": parse_tape(identifier, title) if rules.names_from_identifier else "",
             "year_start": "" if years.start is None else str(years.start),
             "year_end": "" if years.end is None else str(years.end),
             "year_source": years.source,
@@ -285,7 +318,8 @@ def track_rows(identifier: str, item_metadata: dict, fmt: str) -> tuple[list[dic
 
 
 def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit: int | None = None,
-           timeout_s: float = 60.0, log=print, workers: int = 1, session_for=None) -> ScrapeResult:
+           timeout_s: float = 60.0, log=print, workers: int = 1, session_for=None, *,
+           rules: YearRules = NIVEN_RULES, label_of=None, classes: list[str] | None = None) -> ScrapeResult:
     """Search ``collection`` and build manifest rows for its audio items.
 
     Non-audio items (the catalogue PDF) and items without ``fmt`` files are skipped with a note;
@@ -312,6 +346,15 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
         Metadata requests in flight at once (the collection has ~650 items).
     session_for : callable, optional
         Returns the calling thread's session; needed when ``workers`` > 1.
+    rules : YearRules
+        Where years, artists and tape labels come from (see :func:`track_rows`).
+    label_of : callable, optional
+        ``label_of(identifier, YearInfo) -> str or None``: an item's class from its search result
+        (its era). With a ``limit``, items are then taken round-robin over ``classes``
+        (:func:`jazzcnn.acquire.manifests.interleave`), items of no class last, instead of the
+        first ``limit`` in identifier order: a sample of a large collection has every era.
+    classes : list of str, optional
+        Class order for ``label_of``.
 
     Returns
     -------
@@ -325,7 +368,8 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
     """
     docs = search_collection(session, collection, timeout_s=timeout_s)
     result = ScrapeResult(pd.DataFrame(columns=TRACK_COLUMNS), [])
-    candidates = []
+    candidates: list[str] = []
+    labels: dict[str, str] = {}
     for doc in docs:
         ident = doc["identifier"]
         mediatype = first_value(doc.get("mediatype"))
@@ -333,9 +377,15 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
             result.notes.append(f"skipped {ident}: not an audio item (mediatype {mediatype})")
             log(result.notes[-1])
             continue
-        if keep is not None and not keep(ident, parse_years(doc, first_value(doc.get("title")), ident)):
+        years = parse_years(doc, first_value(doc.get("title")), ident, rules=rules)
+        if keep is not None and not keep(ident, years):
             continue
         candidates.append(ident)
+        labels[ident] = (label_of(ident, years) if label_of is not None else None) or ""
+    if limit is not None and label_of is not None:
+        # Round-robin over eras, identifier order within one (search results carry no reliable
+        # artist to spread over): the metadata of items beyond the limit is never fetched.
+        candidates = interleave([(i, labels[i], "") for i in candidates], list(classes or []))
 
     def fetch(ident: str):
         s = session_for() if session_for is not None else session
@@ -358,15 +408,18 @@ def scrape(session: ArchiveSession, collection: str, fmt: str, keep=None, limit:
             for ident, (item, error) in zip(batch, fetched):
                 if limit is not None and len(result.identifiers) >= limit:
                     break
-                _add_item(result, rows, ident, item, error, fmt, log)
+                _add_item(result, rows, ident, item, error, fmt, log, rules)
     finally:
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
-    result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS)
+    # identifier order whatever order the items were taken in (a sampled LIMIT), files as listed
+    result.rows = pd.DataFrame(rows, columns=TRACK_COLUMNS).sort_values("identifier", kind="stable").reset_index(drop=True)
+    result.identifiers.sort()
     return result
 
 
-def _add_item(result: ScrapeResult, rows: list[dict], ident: str, item, error, fmt: str, log) -> None:
+def _add_item(result: ScrapeResult, rows: list[dict], ident: str, item, error, fmt: str, log,
+              rules: YearRules = NIVEN_RULES) -> None:
     if error is not None:
         result.failed.append((ident, f"metadata not fetched: {error}"))
         log(f"failed: {ident}: metadata not fetched: {error}")
@@ -375,7 +428,7 @@ def _add_item(result: ScrapeResult, rows: list[dict], ident: str, item, error, f
         result.failed.append((ident, "metadata not found (the server answered {})"))
         log(f"failed: {ident}: metadata not found")
         return
-    item_rows, problems = track_rows(ident, item.item_metadata, fmt)
+    item_rows, problems = track_rows(ident, item.item_metadata, fmt, rules=rules)
     result.problems.extend(problems)
     # Hostile names never reach tracks.csv, where later stages would build paths from them.
     for row in [r for r in item_rows if unsafe_name_reason(ident, r["file"])]:

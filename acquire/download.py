@@ -1,8 +1,12 @@
-"""``jazzcnn download``: scrape the collection into ``tracks.csv``, then download it, verified.
+"""``jazzcnn download``: catalogue a data set into ``tracks.csv``, then download it, verified.
 
-Steps: search + metadata (through the ``internetarchive`` library) -> merge into ``tracks.csv``
-(user-edited columns win) -> select rows (format, ``--eras``, ``--limit``, ``--max-examples``)
--> size preflight per era and free-space check -> parallel verified transfers with progress bars.
+Steps for Internet Archive collections (``niven``, ``ia``): search + metadata (through the
+``internetarchive`` library) -> merge into ``tracks.csv`` (user-edited columns win) -> select rows
+(format, ``--eras``, ``--limit``, ``--max-examples``, sampled evenly over the eras) -> size
+preflight per era (files, bytes, hours) and free-space check -> parallel verified transfers with
+progress bars. Packaged data sets (``fma``, ``gtzan``, ``folder``; :mod:`jazzcnn.acquire.datasets`)
+take the same steps with a catalogue made from their metadata, listing or labels CSV, and files
+placed from a verified archive or a folder (:mod:`jazzcnn.acquire.sources`).
 :func:`download` returns a :class:`DownloadResult` listing every file's outcome and raises on
 unusable input; the command line prints the preflight and the summary.
 """
@@ -21,10 +25,13 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from jazzcnn.acquire.archive import ScrapeResult, make_session, resolve_base_url, scrape
+from jazzcnn.acquire import datasets
+from jazzcnn.acquire.archive import ScrapeResult, http_session, make_session, resolve_base_url, scrape
 from jazzcnn.acquire.config import DownloadConfig
-from jazzcnn.acquire.manifests import (load_eras, load_tracks, merge_tracks, read_tracks_or_empty, select_tracks,
-                                       write_csv_atomic, years_within_eras)
+from jazzcnn.acquire.manifests import (load_classes, load_eras, load_tracks, merge_tracks, read_tracks_or_empty,
+                                       select_tracks, tape_era, write_csv_atomic, years_within_eras)
+from jazzcnn.acquire.parsing import NIVEN_RULES
+from jazzcnn.acquire.sources import SourceError, list_members, match_members, place_members
 from jazzcnn.acquire.transfer import (Cancellation, TransferCancelled, TransferError, TransferResult, UnsafePathError,
                                       VerifiedRecord, download_file, md5_of_file, safe_target)
 from jazzcnn.core.errors import JazzcnnError, SettingsError
@@ -57,10 +64,14 @@ class Plan:
     per_era: pd.DataFrame
     bytes_needed: int
     newly_verified: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    label_name: str = "era"
 
 
-def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord) -> Plan:
-    """Split ``selected`` into files to fetch and files already verified, and tally bytes per era.
+def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord,
+                   estimates: dict | None = None) -> Plan:
+    """Split ``selected`` into files to fetch and files already verified, and tally files, bytes
+    and hours of audio per era (or class).
 
     A file on disk that is not in the record (a run killed between rename and record) is
     hashed once and recorded instead of being downloaded again. Unsafe names are refused.
@@ -73,12 +84,18 @@ def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord) -
         ``DATA_DIR/audio``.
     record : VerifiedRecord
         The ``verified.csv`` record; files found intact on disk are added to it.
+    estimates : dict, optional
+        ``(identifier, file) -> bytes`` for rows without a ``size_bytes`` yet (a packaged data
+        set's files before they are taken from the archive) [bytes].
 
     Returns
     -------
     Plan
-        ``bytes_needed`` [bytes] counts what is still missing, net of ``.part`` files.
+        ``bytes_needed`` [bytes] counts what is still missing, net of ``.part`` files;
+        ``per_era`` has ``files``, ``bytes``, ``hours`` (from ``duration_s``), ``to_fetch_files``
+        and ``to_fetch_bytes`` per era.
     """
+    estimates = estimates or {}
     todo, done, refused, new = [], [], [], []
     needed = 0
     for r in selected.itertuples(index=False):
@@ -102,16 +119,25 @@ def plan_downloads(selected: pd.DataFrame, root: Path, record: VerifiedRecord) -
         todo.append(r._asdict())
         part = target.with_name(target.name + ".part")
         have = part.stat().st_size if part.exists() else 0
-        needed += max(0, (size or 0) - have)
+        needed += max(0, (size if size is not None else estimates.get((r.identifier, r.file), 0)) - have)
     todo_df = pd.DataFrame(todo, columns=list(selected.columns))
-    sel = selected.assign(size=selected["size_bytes"].fillna(0).astype("int64"))
-    per_era = sel.groupby("era_of").agg(files=("file", "size"), bytes=("size", "sum"))
+
+    def sizes(df: pd.DataFrame) -> pd.Series:
+        known = pd.array(df["size_bytes"], dtype="Int64")
+        est = pd.array([estimates.get((i, f)) for i, f in zip(df["identifier"], df["file"])], dtype="Int64")
+        return pd.Series(known, index=df.index).fillna(pd.Series(est, index=df.index)).fillna(0).astype("int64")
+
+    sel = selected.assign(size=sizes(selected), secs=pd.to_numeric(selected["duration_s"], errors="coerce").fillna(0))
+    per_era = sel.groupby("era_of").agg(files=("file", "size"), bytes=("size", "sum"), seconds=("secs", "sum"))
+    per_era = per_era.assign(hours=per_era.pop("seconds") / 3600.0)
     if len(todo_df):
-        t = todo_df.assign(size=pd.array(todo_df["size_bytes"], dtype="Int64").fillna(0).astype("int64"))
+        t = todo_df.assign(size=sizes(todo_df))
         per_era = per_era.join(t.groupby("era_of").agg(to_fetch_files=("file", "size"), to_fetch_bytes=("size", "sum")))
     else:
         per_era = per_era.assign(to_fetch_files=0, to_fetch_bytes=0)
-    per_era = per_era.fillna(0).astype("int64")
+    per_era = per_era.fillna(0)
+    for col in ("files", "bytes", "to_fetch_files", "to_fetch_bytes"):
+        per_era[col] = per_era[col].astype("int64")
     return Plan(todo_df, done, refused, per_era, needed, new)
 
 
@@ -124,25 +150,29 @@ def _human(n: float) -> str:
 
 
 def preflight_text(plan: Plan) -> str:
-    """The size preflight: files and bytes per era, selected and still to fetch.
+    """The size preflight: files, bytes and hours of audio per era (or class), selected and still
+    to fetch, then notes (archives to fetch, estimated sizes).
 
     Parameters
     ----------
     plan : Plan
-        From :func:`plan_downloads`; sizes in bytes, shown in kB/MB/GB (powers of 1000).
+        From :func:`plan_downloads`; sizes in bytes, shown in kB/MB/GB (powers of 1000); hours
+        from the manifest's durations.
 
     Returns
     -------
     str
-        Several lines, the last one the totals.
+        Several lines: one per era or class, the totals, then the plan's notes.
     """
-    lines = ["size preflight (era: files, bytes selected | still to fetch):"]
+    lines = [f"size preflight ({plan.label_name}: files, bytes, hours selected | still to fetch):"]
     for era, r in plan.per_era.iterrows():
-        lines.append(f"  {era:<20} {r['files']:>5} files {_human(r['bytes']):>10} | "
-                     f"{r['to_fetch_files']:>5} files {_human(r['to_fetch_bytes']):>10}")
+        lines.append(f"  {era:<20} {int(r['files']):>5} files {_human(r['bytes']):>10} {r['hours']:>8.1f} h | "
+                     f"{int(r['to_fetch_files']):>5} files {_human(r['to_fetch_bytes']):>10}")
     tot = plan.per_era.sum()
-    lines.append(f"  {'total':<20} {int(tot.get('files', 0)):>5} files {_human(tot.get('bytes', 0)):>10} | "
-                 f"{len(plan.todo):>5} files {_human(plan.bytes_needed):>10} to download")
+    lines.append(f"  {'total':<20} {int(tot.get('files', 0)):>5} files {_human(tot.get('bytes', 0)):>10} "
+                 f"{float(tot.get('hours', 0)):>8.1f} h | {len(plan.todo):>5} files {_human(plan.bytes_needed):>10} "
+                 "to download")
+    lines += [f"  note: {n}" for n in plan.notes]
     return "\n".join(lines)
 
 
@@ -259,12 +289,24 @@ def download(cfg: DownloadConfig, *, on_plan: Callable[[DownloadResult], None] |
     NotEnoughSpaceError
         The disk lacks room for the planned download.
     """
+    adapter = datasets.DATASETS[cfg.dataset]
+    info = datasets.dataset_info(cfg)
     base_url = resolve_base_url(cfg.ia_base_url)
     manifests = ManifestPaths(cfg.manifests_dir)
     root = DataPaths(cfg.data_dir).audio
-    eras = load_eras(manifests.eras)
-    if cfg.eras:
-        years_within_eras(None, None, eras, list(cfg.eras))  # unknown era names fail early
+    if cfg.scrape:
+        datasets.check_same_dataset(manifests.root, info)  # before any other work
+    notes: list[str] = []
+    if info.by_years:
+        if cfg.scrape:
+            notes += datasets.ensure_eras(manifests.root, cfg.dataset)
+        eras = load_eras(manifests.eras)
+        if cfg.eras:
+            years_within_eras(None, None, eras, list(cfg.eras))  # unknown era names fail early
+    else:
+        eras = None
+        if not adapter.items:
+            datasets.file_source(cfg, DataPaths(cfg.data_dir).root / "archives")  # missing settings fail early
     # before any network work: both folders must take files
     if cfg.scrape:
         ensure_writable(manifests.root, "manifests folder (tracks.csv is written there)")
@@ -280,16 +322,22 @@ def download(cfg: DownloadConfig, *, on_plan: Callable[[DownloadResult], None] |
         remove_stale_temporaries(root, ["verified.csv"])
         remove_stale_temporaries(manifests.root, ["tracks.csv"])
     try:
-        return _download(cfg, base_url, eras, manifests.tracks, root, on_plan, progress)
+        if adapter.items:
+            result = _download(cfg, base_url, eras, manifests.tracks, root, on_plan, progress, info=info,
+                               rules=adapter.rules, notes=notes)
+        else:
+            result = _download_packaged(cfg, info, manifests.root, root, on_plan, progress)
+        return result
     finally:
         if lock is not None:
             lock.close()
 
 
 def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_path: Path, root: Path,
-              on_plan, progress: bool) -> DownloadResult:
-    """The body of :func:`download`, run while holding the lock on ``root``."""
+              on_plan, progress: bool, *, info=None, rules=None, notes: list[str] | None = None) -> DownloadResult:
+    """The body of :func:`download` for Internet Archive collections, run while holding the lock on ``root``."""
     result = DownloadResult(base_url=base_url, dry_run=cfg.dry_run)
+    era_names = list(eras["era"])
     if cfg.scrape:
         try:
             session = make_session(base_url, cfg.retries, cfg.backoff_s, max_retry_after_s=cfg.max_retry_after_s)
@@ -304,24 +352,31 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
                 return True
             return years_within_eras(years.start, years.end, eras, list(cfg.eras))
 
+        def label_of(identifier, years):
+            return tape_era(years.start, years.end, eras).era if years.start is not None else None
+
         try:
             scraped = scrape(session, cfg.collection, cfg.format, keep=keep, limit=cfg.limit, timeout_s=cfg.timeout_s,
-                             workers=cfg.workers, session_for=_local_session(cfg, base_url), log=log.debug)
+                             workers=cfg.workers, session_for=_local_session(cfg, base_url), log=log.debug,
+                             rules=rules or NIVEN_RULES, label_of=label_of,
+                             classes=[e for e in era_names if not cfg.eras or e in cfg.eras])
         except Exception as e:  # search failures come as requests or ValueError from the library
             raise ScrapeError(f"scraping {cfg.collection!r} at {base_url} failed: {e}") from None
+        scraped.notes[:0] = list(notes or [])
         result.scraped = scraped
         result.problems.extend(scraped.problems)
         result.results += [TransferResult(i, "*", "failed", why) for i, why in scraped.failed]
         result.results += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
         merged = merge_tracks(read_tracks_or_empty(tracks_path), scraped.rows)
         write_csv_atomic(merged, tracks_path)
+        if info is not None and info.dataset != "niven":
+            # A folder without dataset.json holds the Niven collection: its manifests stay as they were.
+            datasets.write_info(tracks_path.parent, info)
         result.tracks_rows = len(merged)
     tracks = load_tracks(tracks_path, eras)
     if not cfg.scrape:
         result.tracks_rows = len(tracks)
-    selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit)
-    if cfg.max_examples is not None:
-        selected = selected.head(cfg.max_examples)
+    selected = select_tracks(tracks, eras, cfg.format, list(cfg.eras), cfg.limit, max_files=cfg.max_examples)
 
     record = VerifiedRecord(root / "verified.csv")
     plan = plan_downloads(selected, root, record)
@@ -343,6 +398,170 @@ def _download(cfg: DownloadConfig, base_url: str, eras: pd.DataFrame, tracks_pat
     finally:
         record.save()  # also after Ctrl-C: what was verified stays recorded
     return result
+
+
+def _bytes_bar(progress: bool, desc: str):
+    """A tqdm byte counter on stderr (hidden when ``progress`` is False)."""
+    return tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, mininterval=0.5,
+                dynamic_ncols=True, disable=None if progress else True, file=sys.stderr)
+
+
+def _download_packaged(cfg: DownloadConfig, info, manifests_dir: Path, root: Path, on_plan,
+                       progress: bool) -> DownloadResult:
+    """The body of :func:`download` for packaged data sets (fma, gtzan, folder), holding the lock.
+
+    Catalogue -> ``tracks.csv``, ``classes.csv``, ``dataset.json`` -> select (classes, limit,
+    max_examples, sampled evenly) -> preflight -> the archive fetched and verified (if any file is
+    still to place) -> each selected file placed from it (or copied from the folder) through a
+    ``.part`` with its MD5, recorded in ``verified.csv`` and in ``tracks.csv``.
+    """
+    tracks_path = ManifestPaths(manifests_dir).tracks
+    archives = DataPaths(cfg.data_dir).root / "archives"
+    session = http_session(cfg.retries, cfg.backoff_s, max_retry_after_s=cfg.max_retry_after_s)
+    record = VerifiedRecord(root / "verified.csv")
+    source = datasets.file_source(cfg, archives)
+    result = DownloadResult(base_url=source.url or str(source.path), dry_run=cfg.dry_run)
+    estimates: dict = {}
+    class_notes: list[str] = []
+    if cfg.scrape:
+        bar = _bytes_bar(progress, "catalogue")
+        try:
+            cat = datasets.catalogue(cfg, archives, session, progress=bar.update)
+        finally:
+            bar.close()
+        scraped, estimates = cat.scraped, cat.estimates
+        result.scraped = scraped
+        result.problems.extend(scraped.problems)
+        result.results += [TransferResult(i, f, "failed", why) for i, f, why in scraped.refused]
+        rows = datasets.fill_from_record(scraped.rows, record)
+        merged = merge_tracks(read_tracks_or_empty(tracks_path), rows)
+        write_csv_atomic(merged, tracks_path)
+        datasets.write_info(manifests_dir, info)
+        classes, class_notes = datasets.ensure_classes(manifests_dir, cat.classes)
+        scraped.notes += class_notes
+        result.tracks_rows = len(merged)
+    classes = load_classes(ManifestPaths(manifests_dir).root / "classes.csv")
+    tracks = load_tracks(tracks_path)
+    if not cfg.scrape:
+        result.tracks_rows = len(tracks)
+    if cfg.scrape:
+        # Rows of files no longer in the source (kept in tracks.csv, as a re-scrape keeps every row)
+        # are not selected: only what this catalogue found can be placed.
+        tracks = tracks[tracks.set_index(["identifier", "file"]).index.isin(
+            list(zip(scraped.rows["identifier"], scraped.rows["file"])))].reset_index(drop=True)
+    selected = select_tracks(tracks, None, None, list(cfg.eras), cfg.limit, classes=classes,
+                             max_files=cfg.max_examples)
+    plan = plan_downloads(selected, root, record, estimates)
+    plan.label_name = info.label_name
+    result.plan = plan
+    result.results += list(plan.refused)
+    result.results += [TransferResult(i, f, "skipped", "already verified") for i, f in plan.done]
+    if len(plan.todo) and source.is_archive:
+        part = Path(str(source.path) + ".part")
+        if source.path.is_file():
+            plan.notes.append(f"{source.path.name} is on disk; its SHA-1 is checked before files are taken from it")
+        else:
+            size = datasets.remote_size(session, source.url, cfg.timeout_s)
+            total = size if size is not None else source.published_bytes
+            have = part.stat().st_size if part.exists() else 0
+            plan.bytes_needed += max(0, (total or 0) - have)
+            plan.notes.append(f"the archive {source.path.name} is fetched whole from {source.url}"
+                              + (f" ({_human(size)})" if size is not None else
+                                 f" (about {_human(source.published_bytes)} as published)" if source.published_bytes
+                                 else "")
+                              + (f", {_human(have)} of it already in {part.name}" if have else "")
+                              + ", verified" + (" by SHA-1" if source.sha1 else "")
+                              + "; the selected files are then taken from it")
+    if estimates and len(plan.todo):
+        plan.notes.append("sizes of files not yet taken from the archive are estimated (bit rate x duration)")
+    if on_plan is not None:
+        on_plan(result)
+    if cfg.dry_run:
+        record.save()
+        return result
+    ok, free = check_free_space(root, plan.bytes_needed, cfg.free_space_margin_bytes)
+    if not ok:
+        raise NotEnoughSpaceError(
+            f"not enough disk space under {root}: {_human(plan.bytes_needed)} to download and place + "
+            f"{_human(cfg.free_space_margin_bytes)} margin, {_human(free)} free; nothing downloaded")
+    if not len(plan.todo):
+        return result
+    placed: dict[tuple[str, str], tuple[int, str]] = {}
+    try:
+        result.results += _place_all(cfg, source, session, plan, root, record, placed, progress)
+    finally:
+        record.save()  # also after Ctrl-C: what was placed stays recorded
+        if placed:
+            _record_in_tracks(tracks_path, placed)
+    return result
+
+
+def _place_all(cfg: DownloadConfig, source, session, plan: Plan, root: Path, record: VerifiedRecord,
+               placed: dict, progress: bool) -> list[TransferResult]:
+    """Fetch the archive if needed, then place every file of ``plan.todo``; one result per file."""
+    rows = plan.todo.to_dict("records")
+    if source.is_archive:
+        bar = _bytes_bar(progress, source.path.name)
+        try:
+            path, got = datasets.fetch_archive(source, session, cfg, progress=bar.update)
+        except SourceError as e:
+            # one line for the archive, not one per file: none of them can be placed
+            return [TransferResult(source.path.name, "*", "failed",
+                                   f"{e}; none of the {len(rows)} selected files placed (rerun to retry)")]
+        finally:
+            bar.close()
+    else:
+        path, got = source.path, 0
+    try:
+        members = match_members(list_members(path), [r["source_file"] for r in rows])
+    except SourceError as e:
+        return [TransferResult(r["identifier"], r["file"], "failed", str(e)) for r in rows]
+    results, wanted, key_of = [], {}, {}
+    for r in rows:
+        ident, name = r["identifier"], r["file"]
+        m = members.get(r["source_file"])
+        if m is None:
+            results.append(TransferResult(ident, name, "failed", f"{r['source_file']} is not in {path.name}"))
+            continue
+        try:
+            target = safe_target(root, ident, name)
+        except UnsafePathError as e:
+            results.append(TransferResult(ident, name, "failed", f"refused: {e}"))
+            continue
+        wanted[m.name] = target
+        key_of[m.name] = (ident, name)
+    files_bar = tqdm(total=len(wanted), unit="file", desc="files", mininterval=0.5, dynamic_ncols=True,
+                     disable=None if progress else True, file=sys.stderr)
+    first = True
+    try:
+        for member, outcome, why in place_members(path, wanted):
+            ident, name = key_of[member]
+            files_bar.update(1)
+            if outcome is None:
+                record.discard(ident, name)
+                results.append(TransferResult(ident, name, "failed", why))
+                log.warning("failed: %s/%s: %s", ident, name, why)
+                continue
+            size, md5 = outcome
+            record.add(ident, name, size, md5)
+            placed[(ident, name)] = (size, md5)
+            # the archive's bytes count once, with the first file taken from it
+            results.append(TransferResult(ident, name, "downloaded", bytes_received=got if first else 0))
+            first = False
+    finally:
+        files_bar.close()
+    return results
+
+
+def _record_in_tracks(tracks_path: Path, placed: dict) -> None:
+    """Write the size and MD5 of placed files into ``tracks.csv`` (their checksums become known
+    only when they are taken from the archive or folder), keeping every other value as it is."""
+    df = read_tracks_or_empty(tracks_path)
+    for i, (ident, name) in enumerate(zip(df["identifier"], df["file"])):
+        got = placed.get((ident, name))
+        if got is not None:
+            df.at[i, "size_bytes"], df.at[i, "md5"] = str(got[0]), got[1]
+    write_csv_atomic(df, tracks_path)
 
 
 def _transfer_all(cfg: DownloadConfig, result: DownloadResult, plan: Plan, root: Path, record: VerifiedRecord,

@@ -4,7 +4,14 @@
     One row per audio file (:data:`TRACK_COLUMNS`): written by ``jazzcnn download``, edited by
     users (:data:`USER_COLUMNS`), read by every stage.
 ``eras.csv``
-    Era names and inclusive year ranges (:data:`ERA_COLUMNS`), non-overlapping.
+    Era names and inclusive year ranges (:data:`ERA_COLUMNS`), non-overlapping: the classes of the
+    data sets whose labels are years (``niven``, ``ia``).
+``classes.csv``
+    The classes of the data sets whose labels come with the data (genres of ``fma``, ``gtzan``, a
+    ``folder``'s labels CSV), in class-index order (:data:`CLASS_COLUMNS`).
+``dataset.json``
+    Which data set the folder holds and how it is labelled (:class:`DatasetInfo`); written by
+    ``jazzcnn download``, read by every later stage. A folder without it holds the Niven collection.
 ``commentary.csv``, ``commentary_summary.csv``
     What the preprocess stage removed from each file, and why (:data:`COMMENTARY_COLUMNS`,
     :data:`SUMMARY_COLUMNS`); written by the shard store as views of its commit records.
@@ -13,12 +20,14 @@ Together with the shard folder these are the single source of truth of the data 
 validates them (through :func:`jazzcnn.core.csvio.read_csv_table`) and raises
 :class:`~jazzcnn.core.errors.ManifestError` naming the file, the line and the offending value.
 The era of a tape is decided by one rule, :func:`tape_era`, used both to select tapes
-(``--eras``) and to label them for training.
+(``--eras``) and to label them for training; a data set that brings its own labels (a genre per
+track) fills the ``label`` column instead, and :func:`tape_label` is its rule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -42,11 +51,24 @@ TRACK_COLUMNS = [
     "size_bytes",   # file size from metadata [bytes]
     "md5",          # MD5 hex digest from metadata
     "duration_s",   # duration from metadata [s]
-    "source_file",  # the original file this derivative was made from (blank for originals)
+    "source_file",  # the original file this derivative was made from (blank for originals); for files
+                    # taken from an archive or a folder, their path there
 ]
+#: Columns of data sets that bring their own labels or a published split (fma, gtzan, folder),
+#: after :data:`TRACK_COLUMNS`; optional on reading (blank when absent), so the Niven collection's
+#: manifest keeps its columns.
+LABEL_TRACK_COLUMNS = [
+    "label",        # the class the data set gives (e.g. FMA's genre_top)
+    "split",        # the data set's published split of this file: train | val | test; blank = none
+]
+ALL_TRACK_COLUMNS = TRACK_COLUMNS + LABEL_TRACK_COLUMNS
 #: Columns users may edit; a re-scrape never overwrites them.
-USER_COLUMNS = ["era", "year_start", "year_end"]
+USER_COLUMNS = ["era", "year_start", "year_end", "label"]
 ERA_COLUMNS = ["era", "start_year", "end_year"]
+#: ``classes.csv``: one class per row, in class-index order.
+CLASS_COLUMNS = ["label"]
+#: Values of the ``split`` column.
+FIXED_SPLITS = ("train", "val", "test")
 #: ``commentary.csv``: one row per removed span [s]; reason is one of
 #: :data:`jazzcnn.preprocess.cleaning.REASONS`.
 COMMENTARY_COLUMNS = ["identifier", "file", "start_s", "end_s", "reason"]
@@ -108,13 +130,128 @@ def load_eras(path: Path) -> pd.DataFrame:
     return pd.DataFrame([r[:3] for r in rows], columns=ERA_COLUMNS)
 
 
+def load_classes(path: Path) -> list[str]:
+    """Load and validate ``classes.csv``: the classes of a data set that brings its own labels.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with a column ``label``; one class per row, in class-index order (the order of the
+        model's outputs and of every table in a report). Delete a row to leave its class out.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ManifestError
+        Missing file or column, blank or duplicate class, fewer than one row.
+    """
+    path = Path(path)
+    df = read_csv_table(path, required=CLASS_COLUMNS, what="class list",
+                        missing_hint="`make download` writes it for data sets with their own labels")
+    names: list[str] = []
+    for i, name in enumerate(df["label"]):
+        if not name:
+            raise ManifestError(f"{path}, line {line_of(df, i)}: blank class name")
+        if name in names:
+            raise ManifestError(f"{path}, line {line_of(df, i)}: class {name!r} is listed twice")
+        names.append(name)
+    if not names:
+        raise ManifestError(f"{path}: no classes listed")
+    return names
+
+
+def write_classes(path: Path, names: list[str]) -> None:
+    """Write ``classes.csv`` (atomically) with ``names`` in this order."""
+    atomic_write_text(Path(path), pd.DataFrame({"label": list(names)}).to_csv(index=False, lineterminator="\n"))
+
+
+#: ``dataset.json`` of a manifests folder.
+DATASET_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a manifests folder holds, as ``jazzcnn download`` recorded it in ``dataset.json``.
+
+    Attributes
+    ----------
+    dataset : str
+        ``niven``, ``ia``, ``fma``, ``gtzan`` or ``folder``.
+    labels : str
+        ``years``: a tape's class is the era of ``eras.csv`` holding its recording years (the era
+        rule, :func:`tape_era`); ``column``: the class is the ``label`` column (:func:`tape_label`),
+        the classes are listed in ``classes.csv``.
+    label_name : str
+        What a class is, for messages and reports (``era``, ``genre_top``, ``genre``, ``label``).
+    formats : bool
+        Rows are archive derivatives in several formats of one recording (``--format`` picks one);
+        False for data sets with one file per recording (their ``format`` column is informative).
+    commentary : bool
+        Default of the preprocess stage's commentary removal (``vad``): on for Niven's spoken
+        introductions, off for data sets without them.
+    fixed_split : str
+        Where the ``split`` column comes from (e.g. FMA's ``set/split``), ``""`` when the data set
+        publishes no split.
+    source : dict
+        The settings the catalogue was made with (collection, subset, URLs, folders).
+    """
+
+    dataset: str = "niven"
+    labels: str = "years"
+    label_name: str = "era"
+    formats: bool = True
+    commentary: bool = True
+    fixed_split: str = ""
+    source: dict = field(default_factory=dict)
+
+    @property
+    def by_years(self) -> bool:
+        """True when classes are eras of ``eras.csv`` decided by recording years."""
+        return self.labels == "years"
+
+
+def read_dataset_info(manifests_dir: Path) -> DatasetInfo:
+    """The ``dataset.json`` of a manifests folder; the Niven collection when there is none.
+
+    Raises
+    ------
+    ManifestError
+        The file is not valid JSON, or names unknown fields or label kinds.
+    """
+    path = Path(manifests_dir) / DATASET_FILE
+    if not path.exists():
+        return DatasetInfo()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        info = DatasetInfo(**data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: not valid JSON ({e})") from None
+    except TypeError as e:
+        raise ManifestError(f"{path}: {e}") from None
+    if info.labels not in ("years", "column"):
+        raise ManifestError(f"{path}: labels must be 'years' or 'column', got {info.labels!r}")
+    return info
+
+
+def write_dataset_info(manifests_dir: Path, info: DatasetInfo) -> None:
+    """Write ``dataset.json`` (atomically, only when its content changes)."""
+    path = Path(manifests_dir) / DATASET_FILE
+    text = json.dumps(asdict(info), indent=2, sort_keys=True, default=str) + "\n"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+
+
 def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
     """Load and validate ``tracks.csv``.
 
     Parameters
     ----------
     path : Path
-        The track manifest (columns :data:`TRACK_COLUMNS`; extra columns are kept).
+        The track manifest (columns :data:`TRACK_COLUMNS`, optionally :data:`LABEL_TRACK_COLUMNS`;
+        extra columns are kept).
     eras : pd.DataFrame, optional
         Output of :func:`load_eras`; when given, every non-blank ``era`` must name one of its eras.
 
@@ -122,16 +259,20 @@ def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
     -------
     pd.DataFrame
         One row per audio file; ``year_start``/``year_end``/``size_bytes`` as nullable ``Int64``,
-        ``duration_s`` as float, text columns as str ("" when blank).
+        ``duration_s`` as float, text columns as str ("" when blank); ``label`` and ``split``
+        always present ("" when the file has no such columns).
 
     Raises
     ------
     ManifestError
         Missing file or column, duplicate ``identifier,file``, non-numeric year, start after end,
-        or an era name not in ``eras``.
+        an era name not in ``eras``, or a ``split`` other than train, val, test or blank.
     """
     path = Path(path)
     df = read_csv_table(path, required=TRACK_COLUMNS, what="track manifest", missing_hint="run `make download` first")
+    for col in LABEL_TRACK_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
 
     def _line(i: int) -> int:
         return line_of(df, i)
@@ -169,6 +310,9 @@ def load_tracks(path: Path, eras: pd.DataFrame | None = None) -> pd.DataFrame:
         except ValueError:
             raise ManifestError(f"{path}, line {_line(i)}: duration_s {v!r} is not a number of seconds") from None
     df["duration_s"] = durs
+    for i, v in df["split"].items():
+        if v and v not in FIXED_SPLITS:
+            raise ManifestError(f"{path}, line {_line(i)}: split {v!r} is not one of {list(FIXED_SPLITS)} (or blank)")
     if eras is not None:
         known = set(eras["era"])
         for i, v in df["era"].items():
@@ -218,7 +362,8 @@ def merge_tracks(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """
     old = old.astype(str).reset_index(drop=True)
     new = new.astype(str).reset_index(drop=True)
-    columns = list(TRACK_COLUMNS) + [c for c in list(old.columns) + list(new.columns) if c not in TRACK_COLUMNS]
+    columns = list(TRACK_COLUMNS) + [c for c in LABEL_TRACK_COLUMNS if c in old.columns or c in new.columns]
+    columns += [c for c in list(old.columns) + list(new.columns) if c not in columns]
     columns = list(dict.fromkeys(columns))
     old = old.reindex(columns=columns, fill_value="")
     new = new.reindex(columns=columns, fill_value="")
@@ -235,7 +380,7 @@ def merge_tracks(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
         for col in columns:
             if col in USER_COLUMNS and kept.get(col, "").strip():
                 continue
-            if col in new.columns and col in TRACK_COLUMNS:
+            if col in new.columns and col in ALL_TRACK_COLUMNS:
                 merged[col] = rec[col]
         user_years = any(kept.get(c, "").strip() and kept[c].strip() != rec[c].strip() for c in ("year_start", "year_end"))
         if user_years or kept.get("year_source") == "user":
@@ -350,6 +495,55 @@ def tape_user_era(tape_rows: pd.DataFrame, identifier: str) -> str:
     return user[0] if user else ""
 
 
+def tape_label(tape_rows: pd.DataFrame, identifier: str, classes: list[str]) -> EraDecision:
+    """The class rule of data sets that bring their own labels: the tape's ``label`` column.
+
+    Every file of a tape must carry the same label. A blank label, or one not in ``classes``
+    (``classes.csv``, or the classes chosen with ``--classes``), leaves the tape out with a reason.
+
+    Parameters
+    ----------
+    tape_rows : pd.DataFrame
+        The tape's rows of ``tracks.csv``.
+    identifier : str
+    classes : list of str
+        The classes in use.
+
+    Returns
+    -------
+    EraDecision
+        ``era`` holds the class (the name the training stage uses for any class), ``source``
+        ``label``.
+
+    Raises
+    ------
+    ManifestError
+        Two files of one tape carry different labels.
+    """
+    found = sorted({v for v in tape_rows["label"] if v})
+    if len(found) > 1:
+        raise ManifestError(f"tracks.csv: {identifier!r} has files labelled with different labels {found}")
+    if not found:
+        return EraDecision("", "", "no label in tracks.csv")
+    if found[0] not in classes:
+        return EraDecision("", "", f"label {found[0]!r} is not one of the classes in use ({', '.join(classes)})")
+    return EraDecision(found[0], "label")
+
+
+def tape_split(tape_rows: pd.DataFrame, identifier: str) -> str:
+    """The published split (``train``, ``val``, ``test``) of a tape's files, ``""`` when none.
+
+    Raises
+    ------
+    ManifestError
+        Two files of one tape are in different parts of the split.
+    """
+    found = sorted({v for v in tape_rows["split"] if v}) if "split" in tape_rows else []
+    if len(found) > 1:
+        raise ManifestError(f"tracks.csv: {identifier!r} has files in different parts of the split {found}")
+    return found[0] if found else ""
+
+
 def era_for_years(start, end, eras: pd.DataFrame) -> str | None:
     """The era whose range holds all of ``start``-``end`` (inclusive years), else None (:func:`tape_era`)."""
     return tape_era(start, end, eras).era or None
@@ -373,54 +567,128 @@ def years_within_eras(start, end, eras: pd.DataFrame, names: list[str]) -> bool:
     return all(((chosen["start_year"] <= y) & (y <= chosen["end_year"])).any() for y in range(int(start), int(end) + 1))
 
 
-def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str, era_names: list[str],
-                  limit: int | None, *, straddle: str = "exclude") -> pd.DataFrame:
-    """Rows of format ``fmt`` of the chosen eras and first ``limit`` tapes, with an ``era_of`` column.
+def interleave(units: list[tuple[str, str, str]], classes: list[str]) -> list[str]:
+    """Order units (tapes or files) so that every prefix samples the classes evenly.
 
-    A tape's era is decided once, for all its files, by :func:`tape_era` (the rule training uses),
-    else it is ``"unlabelled"``. ``--eras`` keeps tapes whose era is named, or whose years all fall
-    in the named eras (a tape straddling two named eras is wanted too).
+    Round-robin over the classes (in ``classes`` order); within a class, round-robin over its
+    groups (artists; a unit without one is its own group), in order of their first unit; within a
+    group, units in the order given. Units of no class in ``classes`` come after all others, in the
+    order given. The order is deterministic, and a longer prefix holds every shorter one, so a
+    larger ``LIMIT`` adds to what a smaller one fetched.
+
+    Parameters
+    ----------
+    units : list of (unit, class, group)
+        In their natural (identifier) order; ``group`` ``""`` for none.
+    classes : list of str
+        Class order.
+
+    Returns
+    -------
+    list of str
+        Every unit once.
+    """
+    by_class: dict[str, dict[str, list[str]]] = {c: {} for c in classes}
+    rest: list[str] = []
+    for unit, cls, group in units:
+        if cls in by_class:
+            by_class[cls].setdefault(group or f"\0{unit}", []).append(unit)
+        else:
+            rest.append(unit)
+
+    def spread(groups: dict[str, list[str]]) -> list[str]:
+        lists, out = list(groups.values()), []
+        for k in range(max((len(g) for g in lists), default=0)):
+            out += [g[k] for g in lists if k < len(g)]
+        return out
+
+    queues = [spread(g) for g in by_class.values()]
+    order: list[str] = []
+    for k in range(max((len(q) for q in queues), default=0)):
+        order += [q[k] for q in queues if k < len(q)]
+    return order + rest
+
+
+def select_tracks(tracks: pd.DataFrame, eras: pd.DataFrame, fmt: str | None, era_names: list[str],
+                  limit: int | None, *, straddle: str = "exclude", classes: list[str] | None = None,
+                  max_files: int | None = None) -> pd.DataFrame:
+    """Rows of format ``fmt`` of the chosen classes, at most ``limit`` tapes and ``max_files``
+    files sampled evenly across the classes, with an ``era_of`` column (the class).
+
+    A tape's class is decided once, for all its files: by :func:`tape_era` (the rule training
+    uses) for data sets labelled by years, by :func:`tape_label` when ``classes`` is given (data
+    sets that bring their own labels); else it is ``"unlabelled"``. ``--eras`` keeps tapes whose
+    class is named or, by years, whose years all fall in the named eras (a tape straddling two
+    named eras is wanted too). With ``classes`` only labelled tapes are selected: unlabelled
+    tracks of such a data set cannot be used, and a large collection has many.
+
+    ``limit`` and ``max_files`` take tapes and then files in the order of :func:`interleave`:
+    round-robin over the classes and, within a class, over artists, so a small sample has every
+    class and as many groups as it can (not the first N in identifier order).
 
     Parameters
     ----------
     tracks : pd.DataFrame
         Output of :func:`load_tracks`.
     eras : pd.DataFrame
-        Output of :func:`load_eras`.
-    fmt : str
-        Archive format.
+        Output of :func:`load_eras` (ignored when ``classes`` is given).
+    fmt : str or None
+        Archive format; None keeps every row (data sets with one file per recording).
     era_names : list of str
-        Era names; empty keeps all.
+        Era or class names; empty keeps all.
     limit : int, optional
-        Number of tapes (identifiers, in identifier order) to keep.
+        Number of tapes (identifiers) to keep.
     straddle : str
         Straddle policy for the ``era_of`` column (see :func:`tape_era`).
+    classes : list of str, optional
+        The classes of a data set labelled by its ``label`` column (``classes.csv``).
+    max_files : int, optional
+        Number of files to keep (after ``limit``).
 
     Returns
     -------
     pd.DataFrame
+        Sorted by ``identifier, file``.
 
     Raises
     ------
     ManifestError
-        If ``era_names`` holds an era not in ``eras``, or a tape's files name different eras.
+        If ``era_names`` holds an era or class not defined, or a tape's files name different
+        eras or labels.
     """
-    df = tracks[tracks["format"] == fmt].copy()
+    df = (tracks if fmt is None else tracks[tracks["format"] == fmt]).copy()
     era_of: dict[str, str] = {}
     span: dict[str, tuple] = {}
-    for ident, g in tracks.groupby("identifier", sort=False):
-        y0, y1 = tape_years(g)
-        span[ident] = (y0, y1)
-        era_of[ident] = tape_era(y0, y1, eras, straddle=straddle, user_era=tape_user_era(g, ident)).era or "unlabelled"
+    if classes is not None:
+        unknown = [n for n in era_names if n not in classes]
+        if unknown:
+            raise ManifestError(f"unknown class(es) {unknown}; the classes are {list(classes)}")
+        for ident, g in tracks.groupby("identifier", sort=False):
+            era_of[ident] = tape_label(g, ident, list(classes)).era or "unlabelled"
+        order = [c for c in classes if not era_names or c in era_names]
+    else:
+        for ident, g in tracks.groupby("identifier", sort=False):
+            y0, y1 = tape_years(g)
+            span[ident] = (y0, y1)
+            era_of[ident] = tape_era(y0, y1, eras, straddle=straddle, user_era=tape_user_era(g, ident)).era or "unlabelled"
+        order = [e for e in eras["era"] if not era_names or e in era_names]
     df["era_of"] = df["identifier"].map(era_of).fillna("unlabelled")
-    if era_names:
+    if classes is not None:
+        df = df[df["era_of"].isin(order)]
+    elif era_names:
         years_within_eras(None, None, eras, era_names)  # unknown era names fail even on no rows
         keep = [r.era_of in era_names or years_within_eras(*span[r.identifier], eras, era_names)
                 for r in df.itertuples(index=False)]
         df = df[pd.Series(keep, index=df.index, dtype=bool)]
     df = df.sort_values(["identifier", "file"], kind="stable")
     if limit is not None:
-        df = df[df["identifier"].isin(sorted(df["identifier"].unique())[:limit])]
+        first = df.drop_duplicates("identifier")
+        units = interleave(list(zip(first["identifier"], first["era_of"], first["artist"])), order)
+        df = df[df["identifier"].isin(set(units[:limit]))]
+    if max_files is not None:
+        keys = [f"{i}\0{f}" for i, f in zip(df["identifier"], df["file"])]
+        units = interleave(list(zip(keys, df["era_of"], df["artist"])), order)
+        df = df[pd.Series(keys, index=df.index).isin(set(units[:max_files]))]
     return df.reset_index(drop=True)
 
 

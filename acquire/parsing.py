@@ -7,6 +7,7 @@ Years outside :data:`YEAR_MIN`-:data:`YEAR_MAX` are never accepted silently: the
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 
@@ -79,7 +80,41 @@ class YearInfo:
     problems: list[str] = field(default_factory=list)
 
 
-def parse_years(metadata: dict, title: str = "", identifier: str = "") -> YearInfo:
+@dataclass(frozen=True)
+class YearRules:
+    """Where a collection's recording years come from and which years are plausible.
+
+    Attributes
+    ----------
+    sources : tuple of str
+        Tried in order: ``metadata`` (the ``date`` and ``year`` fields), ``title``, ``identifier``.
+    year_min, year_max : int or None
+        Plausible years (inclusive); ``None`` for ``year_max`` means the current year.
+    names_from_identifier : bool
+        Fall back on the identifier for the artist (``Bud_Freeman_Tape_4A`` -> ``Bud Freeman``)
+        and read tape labels from it: the Niven collection's naming, not another collection's.
+    """
+
+    sources: tuple[str, ...] = ("metadata", "title", "identifier")
+    year_min: int = YEAR_MIN
+    year_max: int | None = YEAR_MAX
+    names_from_identifier: bool = True
+
+    @property
+    def last_year(self) -> int:
+        """``year_max``, or the current year when it is None."""
+        return self.year_max if self.year_max is not None else datetime.date.today().year
+
+
+#: The Niven collection: years from the metadata, else the title, else the identifier (its tapes
+#: are named ``Artist_Tape_N_1933-1934``), within 1900-1995.
+NIVEN_RULES = YearRules()
+#: Any other Internet Archive collection: years from the ``date``/``year`` metadata only, from the
+#: first recordings (the 1850s) to the current year; a missing or malformed date leaves them blank.
+METADATA_RULES = YearRules(sources=("metadata",), year_min=1850, year_max=None, names_from_identifier=False)
+
+
+def parse_years(metadata: dict, title: str = "", identifier: str = "", *, rules: YearRules = NIVEN_RULES) -> YearInfo:
     """Recording years from item metadata (``date``, ``year``), else the title, else the identifier.
 
     When the metadata years lie inside a wider plausible range of the title or identifier (metadata
@@ -94,34 +129,38 @@ def parse_years(metadata: dict, title: str = "", identifier: str = "") -> YearIn
         Item metadata; ``date`` and ``year`` may be strings or lists.
     title, identifier : str
         The item's title and identifier, e.g. ``Benny_Goodman_Tape_5_1933-1934``.
+    rules : YearRules
+        Sources and plausible years (default: the Niven collection's, :data:`NIVEN_RULES`).
 
     Returns
     -------
     YearInfo
         ``start``/``end`` (inclusive years, None when unknown), ``source`` and ``problems``.
     """
-    sources = [
-        ("metadata", [v for key in ("date", "year") for v in as_list(metadata.get(key))]),
-        ("title", as_list(title or metadata.get("title"))),
-        ("identifier", as_list(identifier or metadata.get("identifier"))),
-    ]
+    every = {
+        "metadata": [v for key in ("date", "year") for v in as_list(metadata.get(key))],
+        "title": as_list(title or metadata.get("title")),
+        "identifier": as_list(identifier or metadata.get("identifier")),
+    }
+    sources = [(name, every[name]) for name in rules.sources]
+    lo, hi = rules.year_min, rules.last_year
     problems: list[str] = []
     for name, texts in sources:
         years = [y for t in texts for y in years_in_text(t)]
         if not years:
             continue
-        bad = sorted({y for y in years if not YEAR_MIN <= y <= YEAR_MAX})
+        bad = sorted({y for y in years if not lo <= y <= hi})
         if bad:
-            problems.append(f"{name} year(s) {bad} outside {YEAR_MIN}-{YEAR_MAX} in {texts!r}")
+            problems.append(f"{name} year(s) {bad} outside {lo}-{hi} in {texts!r}")
             continue
         start, end = min(years), max(years)
         if name == "metadata" and not problems:
             # The metadata ``year`` is often just the first year of a tape the title dates
             # "1940-1954"; a plausible title/identifier range holding the metadata years is kept.
-            for other in ("title", "identifier"):
-                texts_o = dict(sources)[other]
+            for other in [n for n in ("title", "identifier") if n in rules.sources]:
+                texts_o = every[other]
                 wider = [y for t in texts_o for y in years_in_text(t)]
-                if wider and all(YEAR_MIN <= y <= YEAR_MAX for y in wider) \
+                if wider and all(lo <= y <= hi for y in wider) \
                         and min(wider) <= start and end <= max(wider) and (min(wider), max(wider)) != (start, end):
                     return YearInfo(min(wider), max(wider), other, problems)
         if problems:
@@ -189,8 +228,11 @@ def parse_tape(identifier: str, title: str = "") -> str:
     return ""
 
 
-def parse_artist(identifier: str, metadata: dict) -> str:
+def parse_artist(identifier: str, metadata: dict, *, from_identifier: bool = True) -> str:
     """Performer: the first ``creator`` of the metadata, else the identifier before ``_Tape``.
+
+    With ``from_identifier`` False (collections not named like Niven's) the fallback is ``""``:
+    an item without a creator is then a group of its own when splitting by artist.
 
     Parameters
     ----------
@@ -200,7 +242,7 @@ def parse_artist(identifier: str, metadata: dict) -> str:
         Item metadata; ``creator`` may be a string or a list.
     """
     creator = first_value(metadata.get("creator"))
-    if creator:
+    if creator or not from_identifier:
         return creator
     name = re.split(r"[_\s-]+tape", identifier, maxsplit=1, flags=re.IGNORECASE)[0]
     return name.replace("_", " ").strip()

@@ -1,4 +1,5 @@
-"""Verified file transfers: ``.part`` file, streamed MD5, HTTP Range resume, atomic rename.
+"""Verified file transfers: ``.part`` file, streamed MD5 (and SHA-1 where a source publishes it),
+HTTP Range resume, atomic rename.
 
 HTTP-level retries (429/5xx with ``Retry-After``, connection errors, timeouts before the body)
 happen inside urllib3 through the session's :class:`~urllib3.util.Retry`; this module adds the
@@ -77,6 +78,17 @@ def safe_target(audio_dir: Path, identifier: str, name: str) -> Path:
     if base not in target.parents:
         raise UnsafePathError(f"unsafe file name {name!r}: resolves outside {base}")
     return Path(audio_dir) / identifier / name
+
+
+def sha1_of_file(path: Path) -> str:
+    """SHA-1 hex digest of a file (the checksum FMA publishes for its archives), 40 hex digits.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read.
+    """
+    return file_digest(path, "sha1")
 
 
 def md5_of_file(path: Path) -> str:
@@ -185,10 +197,24 @@ class TransferResult:
     resumed: int = 0
 
 
-def _update_from_file(hasher, path: Path) -> None:
-    """Feed a file's bytes into a running hash (the .part prefix of a resumed transfer)."""
-    with open(path, "rb") as fh:
-        hashlib.file_digest(fh, lambda: hasher)
+class _Hashers:
+    """The running digests of one transfer: MD5 always, SHA-1 when one is expected."""
+
+    def __init__(self, sha1: bool):
+        self.all = {"md5": hashlib.md5()} | ({"sha1": hashlib.sha1()} if sha1 else {})
+
+    def update(self, chunk: bytes) -> None:
+        for h in self.all.values():
+            h.update(chunk)
+
+    def update_from_file(self, path: Path) -> None:
+        """Feed a file's bytes in (the .part prefix of a resumed transfer)."""
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
+                self.update(chunk)
+
+    def hexdigest(self, name: str = "md5") -> str:
+        return self.all[name].hexdigest()
 
 
 class TransferError(Exception):
@@ -251,13 +277,14 @@ def _abort(resp) -> None:
 def download_file(session: requests.Session, url: str, target: Path, size: int | None, md5: str,
                   timeout_s: float = 60.0, attempts: int = 6, backoff_s: float = 1.0,
                   progress=None, chunk_bytes: int = CHUNK_BYTES, params: dict | None = None,
-                  cancellation: Cancellation | None = None) -> tuple[int, int]:
+                  cancellation: Cancellation | None = None, sha1: str = "") -> tuple[int, int]:
     """Download ``url`` to ``target`` through ``target.part``, resuming and verifying it.
 
     An existing ``.part`` is resumed with ``Range: bytes=N-``; so is a body cut off mid-way
-    (up to ``attempts`` times without progress, waiting ``backoff_s * 2**n``). The MD5 is computed
-    while streaming (over the ``.part`` prefix first when resuming) and the ``.part`` is renamed
-    into place only when size and MD5 match; a mismatch deletes it.
+    (up to ``attempts`` times without progress, waiting ``backoff_s * 2**n``). The MD5 (and the
+    SHA-1 when ``sha1`` is given) is computed while streaming (over the ``.part`` prefix first when
+    resuming) and the ``.part`` is renamed into place only when size and checksums match; a
+    mismatch deletes it.
 
     Parameters
     ----------
@@ -285,6 +312,8 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         Query parameters of the request.
     cancellation : Cancellation, optional
         Stops the transfer at once when cancelled; the ``.part`` stays for the next run.
+    sha1 : str
+        Expected SHA-1 hex digest (a source that publishes SHA-1, such as FMA); blank skips it.
 
     Returns
     -------
@@ -296,7 +325,7 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
     Raises
     ------
     TransferError
-        HTTP errors after retries, a transfer that kept failing, a size or MD5 mismatch.
+        HTTP errors after retries, a transfer that kept failing, a size, MD5 or SHA-1 mismatch.
     TransferCancelled
         ``cancellation`` was cancelled.
     """
@@ -311,7 +340,7 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
             part.unlink()  # longer than the file: stale, start over
             offset = 0
         headers = {"Range": f"bytes={offset}-"} if offset else {}
-        hasher = hashlib.md5()
+        hasher = _Hashers(bool(sha1))
         got_this_try = 0
         if cancellation is not None and cancellation.is_set():
             raise TransferCancelled(f"cancelled: {url}")
@@ -331,10 +360,10 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
                         part.unlink()
                         continue
                     resumed += 1
-                    _update_from_file(hasher, part)
+                    hasher.update_from_file(part)
                     mode = "ab"
                 elif resp.status_code == 416:
-                    _update_from_file(hasher, part)
+                    hasher.update_from_file(part)
                     mode = None
                 else:
                     # A 200 to a Range request means the server sent the whole file again.
@@ -379,13 +408,18 @@ def download_file(session: requests.Session, url: str, target: Path, size: int |
         if size is not None and have != size:
             part.unlink()
             raise TransferError(f"size mismatch: expected {size} bytes, got {have}")
-        digest = hasher.hexdigest()
+        mismatch = None
+        digest = hasher.hexdigest("md5")
         if md5 and digest != md5.lower():
+            mismatch = f"MD5 mismatch: expected {md5}, got {digest}; file not kept"
+        elif sha1 and hasher.hexdigest("sha1") != sha1.lower():
+            mismatch = f"SHA-1 mismatch: expected {sha1}, got {hasher.hexdigest('sha1')}; file not kept"
+        if mismatch:
             part.unlink()
             if offset and not restarted_after_mismatch:
                 # The old .part may have been stale (file changed upstream): one clean retry.
                 restarted_after_mismatch = True
                 continue
-            raise TransferError(f"MD5 mismatch: expected {md5}, got {digest}; file not kept")
+            raise TransferError(mismatch)
         os.replace(part, target)
         return received, resumed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from jazzcnn.acquire.config import ValidateConfig
-from jazzcnn.acquire.manifests import load_eras, load_tracks, select_tracks
+from jazzcnn.acquire.manifests import load_classes, load_eras, load_tracks, read_dataset_info, select_tracks
 from jazzcnn.acquire.transfer import UnsafePathError, VerifiedRecord, md5_of_file, safe_target
 from jazzcnn.core.files import lock_folder
 from jazzcnn.core.paths import DataPaths, ManifestPaths
@@ -67,6 +67,28 @@ def validate_files(selected: pd.DataFrame, root: Path) -> ValidationReport:
     return rep
 
 
+def selected_rows(manifests_dir: Path, fmt: str, names: list[str], limit: int | None,
+                  max_files: int | None = None) -> pd.DataFrame:
+    """The rows of ``tracks.csv`` a stage works on, whatever the data set: by format, eras and
+    years for collections labelled by years, by the classes of ``classes.csv`` for data sets with
+    their own labels (:func:`jazzcnn.acquire.manifests.select_tracks`).
+
+    Raises
+    ------
+    ManifestError
+        Unusable manifests, or an unknown era or class in ``names``.
+    """
+    manifests = ManifestPaths(manifests_dir)
+    info = read_dataset_info(manifests.root)
+    if info.by_years:
+        eras = load_eras(manifests.eras) if names or manifests.eras.exists() else pd.DataFrame(
+            columns=["era", "start_year", "end_year"])
+        return select_tracks(load_tracks(manifests.tracks, eras), eras, fmt, names, limit, max_files=max_files)
+    classes = load_classes(manifests.root / "classes.csv")
+    return select_tracks(load_tracks(manifests.tracks), None, fmt if info.formats else None, names, limit,
+                         classes=classes, max_files=max_files)
+
+
 def validate(cfg: ValidateConfig) -> ValidationReport:
     """Run ``jazzcnn validate``: check every selected file, and forget bad ones in ``verified.csv``.
 
@@ -86,8 +108,7 @@ def validate(cfg: ValidateConfig) -> ValidationReport:
         A download is running on the same audio folder.
     """
     manifests = ManifestPaths(cfg.manifests_dir)
-    eras = load_eras(manifests.eras)
-    selected = select_tracks(load_tracks(manifests.tracks, eras), eras, cfg.format, list(cfg.eras), cfg.limit)
+    selected = selected_rows(manifests.root, cfg.format, list(cfg.eras), cfg.limit)
     root = DataPaths(cfg.data_dir).audio
     lock = lock_folder(root, "download") if root.exists() else None
     try:

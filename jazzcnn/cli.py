@@ -19,7 +19,7 @@ from jazzcnn.core.settings import SettingsError, add_config_arguments, config_fr
 #: return the process exit status (see :mod:`jazzcnn.commands`).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "download": ("jazzcnn.acquire.config:DownloadConfig", "jazzcnn.commands:run_download",
-                 "scrape the collection into tracks.csv and download its audio, verified"),
+                 "catalogue a data set (--dataset) into tracks.csv and download its audio, verified"),
     "validate": ("jazzcnn.acquire.config:ValidateConfig", "jazzcnn.commands:run_validate",
                  "list missing and corrupt (size/MD5) downloaded files"),
     "preprocess": ("jazzcnn.preprocess.config:PreprocessConfig", "jazzcnn.commands:run_preprocess",
@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("jazzcnn.preprocess.config:AuditConfig", "jazzcnn.commands:run_audit",
               "pages to check by ear what preprocessing removed (REPORTS_DIR/commentary/index.html)"),
     "train": ("jazzcnn.train.config:TrainConfig", "jazzcnn.commands:run_train",
-              "train the Kapre CNN on era labels resolved from the manifests"),
+              "train the Kapre CNN on the classes (eras or the data set's labels) resolved from the manifests"),
     "score": ("jazzcnn.train.config:ScoreConfig", "jazzcnn.commands:run_score",
               "score a run on its held-out test tapes: matrices, plots, report"),
     "crossval": ("jazzcnn.train.config:CrossvalConfig", "jazzcnn.commands:run_crossval",

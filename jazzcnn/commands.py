@@ -68,13 +68,16 @@ def run_download(cfg) -> int:
                 print(f"refused: {ident}/{name}: {why}")
             for p in res.problems:
                 print(f"warning: {p}")
-            print(f"{cfg.manifests_dir / 'tracks.csv'}: {len(res.scraped.rows)} rows scraped from "
-                  f"{len(res.scraped.identifiers)} items, {res.tracks_rows} rows in all")
+            print(f"{cfg.manifests_dir / 'tracks.csv'}: {len(res.scraped.rows)} rows "
+                  + (f"scraped from {len(res.scraped.identifiers)} items" if cfg.dataset in ("niven", "ia")
+                     else f"catalogued from {res.base_url}") + f", {res.tracks_rows} rows in all")
         print(preflight_text(res.plan), flush=True)
 
-    if cfg.scrape:
+    if cfg.scrape and cfg.dataset in ("niven", "ia"):
         print(f"scraping collection {cfg.collection!r} from {resolve_base_url(cfg.ia_base_url)} (format {cfg.format!r})",
               flush=True)
+    elif cfg.scrape:
+        print(f"cataloguing the {cfg.dataset} data set", flush=True)
     status: list[int] = []
     with _errors_to_status(status):
         res = download(cfg, on_plan=show_plan)
@@ -108,8 +111,10 @@ def run_validate(cfg) -> int:
         rep = validate(cfg)
     if status:
         return status[0]
-    print(f"validated {rep.checked} {cfg.format!r} files: {rep.ok} ok, {len(rep.missing)} missing, "
-          f"{len(rep.corrupt)} corrupt")
+    from jazzcnn.acquire.manifests import read_dataset_info
+
+    what = f"{cfg.format!r} " if read_dataset_info(cfg.manifests_dir).formats else ""
+    print(f"validated {rep.checked} {what}files: {rep.ok} ok, {len(rep.missing)} missing, {len(rep.corrupt)} corrupt")
     for title, rows in (("missing", rep.missing), ("corrupt", rep.corrupt)):
         if rows:
             print(f"{title} ({len(rows)}):")

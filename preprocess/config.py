@@ -23,7 +23,8 @@ class PreprocessConfig:
     workers: int = setting(0, "worker processes (0 = all cores)", "processes", ge=0, le=256)
     block_s: float = setting(_D.block_s, "decode/resample block length (memory does not grow with tape length)", "s", gt=0, le=3600)
     resample_quality: Literal["HQ", "VHQ"] = setting(_D.resample_quality, "soxr resampling quality (HQ = librosa's soxr_hq default)")
-    vad: bool = setting(_D.vad, "remove speech found by the silero-vad detector")
+    vad: bool | None = setting(None, "remove speech found by the silero-vad detector (default: on for the niven data "
+                                     "set's spoken introductions, off for the others, as MANIFESTS/dataset.json says)")
     speech_threshold: float = setting(_D.speech_threshold, "speech probability at or above which a 32 ms frame starts speech (silero-vad's default)", "probability", ge=0, le=1)
     neg_threshold: float = setting(_D.neg_threshold, "a speech run continues while the probability stays at or above this (silero-vad: threshold - 0.15)", "probability", ge=0, le=1)
     min_speech_s: float = setting(_D.min_speech_s, "speech runs shorter than this are ignored", "s", ge=0)
@@ -45,9 +46,12 @@ class PreprocessConfig:
                                  "process nothing")
     audit: bool = setting(True, "write the commentary audit pages (AUDIT_DIR/index.html) after processing")
     audit_dir: Path = setting(Path("reports/commentary"), "where the commentary audit pages go")
-    eras: list[str] = setting([], "only tapes in these eras; empty = all")
-    limit: int | None = setting(None, "only the first N tapes", "items", ge=1)
-    max_examples: int | None = setting(None, "smoke switch: process at most this many files", "files", ge=1)
+    eras: list[str] = setting([], "only tapes in these eras (or classes, for data sets with their own labels); "
+                                  "empty = all")
+    limit: int | None = setting(None, "only N tapes, sampled evenly over the eras or classes as download samples them",
+                                "items", ge=1)
+    max_examples: int | None = setting(None, "smoke switch: process at most this many files, sampled evenly over the "
+                                             "eras or classes", "files", ge=1)
 
 
 @stage_config

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from jazzcnn.acquire.manifests import ERA_COLUMNS, load_eras, load_tracks
-from jazzcnn.acquire.manifests import select_tracks as select_manifest_rows
+from jazzcnn.acquire.manifests import read_dataset_info
+from jazzcnn.acquire.validate import selected_rows
 from jazzcnn.core.files import ensure_writable
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.core.errors import JazzcnnError
@@ -36,6 +36,7 @@ from jazzcnn.preprocess.audio import AudioError
 from jazzcnn.preprocess.audit import AuditResult, write_audit
 from jazzcnn.preprocess.cleaning import REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
+from jazzcnn.core.settings import replace
 from jazzcnn.preprocess.shards import CheckReport, ShardStore
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,24 @@ AUDIO_SETTINGS = ("format", *(n for n in CleaningOptions.names() if n != "block_
 
 
 def cleaning_options(cfg: PreprocessConfig) -> CleaningOptions:
-    """The :class:`CleaningOptions` of a stage config."""
+    """The :class:`CleaningOptions` of a stage config (``vad`` resolved, see :func:`resolve_vad`)."""
+    cfg = resolve_vad(cfg)
     return CleaningOptions(**{n: getattr(cfg, n) for n in CleaningOptions.names()})
+
+
+def resolve_vad(cfg: PreprocessConfig) -> PreprocessConfig:
+    """``cfg`` with ``vad`` decided: the setting when given, else the data set's default from
+    ``MANIFESTS/dataset.json`` (on for the Niven collection's spoken introductions, off for data
+    sets without commentary).
+
+    Raises
+    ------
+    ManifestError
+        ``dataset.json`` unreadable.
+    """
+    if cfg.vad is not None:
+        return cfg
+    return replace(cfg, vad=read_dataset_info(cfg.manifests_dir).commentary)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -60,18 +77,15 @@ def select_tracks(cfg: PreprocessConfig) -> pd.DataFrame:
     """Rows of ``tracks.csv`` to process, sorted by ``identifier, file``.
 
     The same selection as ``jazzcnn download`` (:func:`jazzcnn.acquire.manifests.select_tracks`: format,
-    ``--eras``, ``--limit``), then at most ``cfg.max_examples`` files.
+    ``--eras`` or classes, ``--limit`` tapes and ``--max-examples`` files sampled evenly over the
+    eras or classes).
 
     Raises
     ------
     jazzcnn.acquire.manifests.ManifestError
-        Invalid manifest, or an era not defined in ``eras.csv``.
+        Invalid manifest, or an era or class not defined in ``eras.csv`` or ``classes.csv``.
     """
-    paths = ManifestPaths(cfg.manifests_dir)
-    eras = load_eras(paths.eras) if cfg.eras or paths.eras.exists() else pd.DataFrame(columns=ERA_COLUMNS)
-    df = select_manifest_rows(load_tracks(paths.tracks, eras), eras, cfg.format, list(cfg.eras), cfg.limit)
-    if cfg.max_examples is not None:
-        df = df.head(cfg.max_examples)
+    df = selected_rows(cfg.manifests_dir, cfg.format, list(cfg.eras), cfg.limit, cfg.max_examples)
     return df.drop(columns=["era_of"]).reset_index(drop=True)
 
 
@@ -84,9 +98,21 @@ def fingerprint(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
+#: A file of a data set that states its clips' durations (FMA) is reported ``truncated``
+#: when it decodes to less than this share of the stated duration and at least
+#: :data:`SHORT_BY_S` less (FMA's small subset has files with far less than their 30 s).
+SHORT_FRACTION = 0.9
+SHORT_BY_S = 1.0
+
+
 def _process_task(task: tuple) -> dict:
-    """Worker: clean one file. Never raises for bad input; the failure is part of the result."""
-    identifier, file, path, expected_size, options = task
+    """Worker: clean one file. Never raises for bad input; the failure is part of the result.
+
+    ``task`` is ``(identifier, file, path, expected_size [bytes] or None, options)``, optionally
+    followed by the expected duration [s] (data sets that state it; None: not checked).
+    """
+    identifier, file, path, expected_size, options, *rest = task
+    expected_s = rest[0] if rest else None
     path = Path(path)
     t0 = time.perf_counter()
     out = {"identifier": identifier, "file": file, "path": str(path), "segments": [], "removed": [],
@@ -95,6 +121,8 @@ def _process_task(task: tuple) -> dict:
         if expected_size and path.exists() and path.stat().st_size < expected_size:
             raise AudioError("truncated", f"{path}: {path.stat().st_size} bytes, tracks.csv says {expected_size}")
         res = clean_audio(path, options=options)
+        if expected_s and res.duration_s < SHORT_FRACTION * expected_s and res.duration_s < expected_s - SHORT_BY_S:
+            raise AudioError("truncated", f"{path}: {res.duration_s:.1f} s of audio, tracks.csv says {expected_s:g} s")
         out.update(segments=res.segments, removed=res.removed, duration_s=res.duration_s)
     except AudioError as e:
         out.update(error=str(e), reason=e.kind)
@@ -248,6 +276,7 @@ def preprocess(cfg: PreprocessConfig, *, progress: bool = True) -> PreprocessRes
     NotWritableError
         The shard or manifests folder cannot be written (checked before any decoding).
     """
+    cfg = resolve_vad(cfg)
     tracks = select_tracks(cfg)
     data, manifests = DataPaths(cfg.data_dir), ManifestPaths(cfg.manifests_dir)
     # Before hours of decoding: both output folders must take files.
@@ -276,6 +305,9 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
          progress: bool) -> PreprocessResult:
     audio_dir = DataPaths(cfg.data_dir).audio
     options = cleaning_options(cfg)
+    # Durations are checked where the data set states each file's own: FMA's metadata does (the
+    # Niven collection's lengths are the archive's estimates, GTZAN's a nominal 30 s).
+    check_duration = read_dataset_info(cfg.manifests_dir).dataset == "fma"
     tasks, fps = [], []
     for r in tracks.itertuples(index=False):
         path = audio_dir / r.identifier / r.file
@@ -283,7 +315,10 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
         if store.is_done(r.identifier, r.file, fp):
             continue
         size = None if pd.isna(r.size_bytes) else int(r.size_bytes)
-        tasks.append((r.identifier, r.file, str(path), size, options))
+        task = (r.identifier, r.file, str(path), size, options)
+        if check_duration and not pd.isna(r.duration_s):
+            task += (float(r.duration_s),)
+        tasks.append(task)
         fps.append(fp)
     result.already_done = len(tracks) - len(tasks)
     result.failed_before = sum(r["status"] == "failed" for r in store.done.values())

@@ -17,7 +17,7 @@ class TrainConfig:
     """Labels, split, input pipeline, model preset and optimiser settings."""
 
     data_dir: Path = setting(Path("data"), "shards are read from DATA_DIR/shards")
-    manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv and eras.csv")
+    manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv and eras.csv (or classes.csv)")
     runs_dir: Path = setting(Path("runs"), "run folders are written to RUNS_DIR/<run>")
     run: str = setting("seed3s", "run name (folder under RUNS_DIR)")
     config: Path | None = setting(None, "JSON file of settings; command-line flags override it", path=True)
@@ -26,6 +26,11 @@ class TrainConfig:
                                          le=MAX_CLIP_SECONDS)
     sample_rate: int = setting(16000, "sample rate of the shards and of the mel layer", "Hz", ge=1000, le=192000)
     group: Literal["tape", "artist"] = setting("tape", "split unit: tape (identifier) or artist")
+    split: Literal["grouped", "fixed"] = setting(
+        "grouped", "grouped: a seeded split by GROUP, stratified by class; fixed: the data set's published split "
+                   "(tracks.csv's split column: FMA's set/split, GTZAN's fault-filtered lists, a folder's labels CSV)")
+    classes: list[str] = setting([], "only these classes, comma-separated: eras of eras.csv (kept in its order), or "
+                                     "labels of classes.csv (in the order given); empty = all")
     straddle: Literal["exclude", "start", "end", "mid"] = setting(
         "exclude", "era of a tape whose years straddle two eras")
     test_fraction: float = setting(0.2, "share of groups held out for test", "fraction", gt=0, lt=1)

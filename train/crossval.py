@@ -47,7 +47,7 @@ from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import is_complete, load_checked_model, load_run
 from jazzcnn.train.scoring import clip_frame, clip_grid, predict_grid, tape_info
 from jazzcnn.train.splits import fold_split, make_folds
-from jazzcnn.train.training import labelled_tapes, resolve_config, train
+from jazzcnn.train.training import TrainError, labelled_tapes, resolve_config, train
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +118,17 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
     Raises
     ------
     ManifestError, ShardError, TrainError, SettingsError
-        Bad input, found before any fold is trained.
+        Bad input, found before any fold is trained (``split="fixed"`` too: the folds are the
+        cross-validation's own).
     SplitError
         An era has fewer groups than folds (the message names it and suggests a smaller
         ``FOLDS`` or ``GROUP=tape``).
     CheckpointError
         A fold's best checkpoint did not reload cleanly.
     """
+    if cfg.split == "fixed":
+        raise TrainError("crossval makes its own folds by group; --split fixed (the published split) is for "
+                         "`jazzcnn train`: run both and compare")
     resolved = resolve_config(cfg)
     data = labelled_tapes(resolved)
     eras, labels, index = data["eras"], data["labels"], data["index"]
@@ -221,7 +225,7 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, default=float) + "\n")
     manifests = ManifestPaths(cfg.manifests_dir)
     prov = write_provenance(out / "provenance.json", config=config_to_dict(cfg),
-                            manifests=manifest_hashes(manifests.tracks, manifests.eras),
+                            manifests=manifest_hashes(manifests.tracks, data["class_file"]),
                             extra={"stage": "crossval", "fold_git_revisions": revisions})
     write_crossval_report(out, cfg, metrics, evs, folds, prov, revisions, config_to_dict(resolved), manifests.root)
     _write_html(out, cfg, resolved, metrics, evs, cnn, acts, info, shard_dir, prov,

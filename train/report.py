@@ -263,7 +263,8 @@ def write_report(out: Path, cfg, run: dict, metrics: dict, ev: dict, prov: dict,
         "",
         f"{metrics['n_test_tapes']} held-out tapes, {metrics['n_test_clips']} clips of "
         f"{run['classes']['clip_samples'] / run['classes']['sample_rate']:g} s (preset `{tc.get('preset')}`, "
-        f"split by `{tc.get('group')}`, straddle policy `{tc.get('straddle')}`). None of these tapes was used for "
+        + ("the data set's published split (`SPLIT=fixed`)" if tc.get("split") == "fixed" else f"split by `{tc.get('group')}`")
+        + f", straddle policy `{tc.get('straddle')}`). None of these tapes was used for "
         "training or early stopping.",
         "",
         "> One split says as much about which tapes fell where as about the eras. For figures one can "

@@ -83,9 +83,12 @@ def tape_info(tapes: pd.DataFrame, labels: pd.DataFrame, eras: list[str]) -> pd.
     """
     cls = {e: i for i, e in enumerate(eras)}
     lab = labels.set_index("identifier")
-    years = [np.nanmean([pd.to_numeric(lab.at[t, "year_start"], errors="coerce"),
-                         pd.to_numeric(lab.at[t, "year_end"], errors="coerce")]) if t in lab.index else np.nan
-             for t in tapes["identifier"]]
+    def middle(t) -> float:  # NaN without years (a data set labelled by genre has none)
+        ys = [pd.to_numeric(lab.at[t, c], errors="coerce") for c in ("year_start", "year_end")] if t in lab.index else []
+        ys = [float(y) for y in ys if pd.notna(y)]
+        return float(np.mean(ys)) if ys else np.nan
+
+    years = [middle(t) for t in tapes["identifier"]]
     out = pd.DataFrame({"y": [cls[e] for e in tapes["era"]], "year": np.asarray(years, float),
                         "group": tapes["group"].to_numpy() if "group" in tapes else tapes["identifier"].to_numpy()},
                        index=pd.Index(tapes["identifier"], name="identifier"))
@@ -201,6 +204,7 @@ def score(cfg: ScoreConfig) -> ScoreResult:
         "baseline_tape_exact_interval": clopper_pearson(int(np.sum(tape_y == maj_tape)), len(tape_y), cfg.confidence),
         "intervals": ev["intervals"], "interval_note": ev["interval_note"], "groups_per_era": ev["groups_per_era"],
         "bandlimit_hz": run["config"].get("bandlimit_hz"),
+        "split_kind": run["config"].get("split", "grouped"),
     }
 
     # -- write --------------------------------------------------------------------------------

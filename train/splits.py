@@ -227,3 +227,48 @@ def fold_split(folds: pd.DataFrame, k: int, *, val_fraction: float = 0.15, seed:
             return df.sort_values("identifier").reset_index(drop=True)
     raise SplitError(f"fold {k}: no validation draw put every era in both the train and the validation part "
                      f"({tries} tried); use a smaller FOLDS or GROUP=tape")
+
+
+def fixed_split(labels: pd.DataFrame, *, group: str = "tape") -> pd.DataFrame:
+    """The data set's published split (FMA's ``set/split``, GTZAN's fault-filtered lists, a folder's
+    ``split`` column), used exactly as published.
+
+    Parameters
+    ----------
+    labels : pd.DataFrame
+        Labelled tapes with audio (:func:`jazzcnn.train.labels.resolve_labels`): ``identifier``,
+        ``artist``, ``era`` and ``fixed_split`` (``train``, ``val``, ``test`` or ``""``). Tapes
+        with no part (clips the filtered split leaves out) are not used.
+    group : {"tape", "artist"}
+        The group recorded for each tape (the bootstrap's resampling unit); with ``artist`` the
+        published split must keep every artist on one side, which is checked.
+
+    Returns
+    -------
+    pd.DataFrame
+        ``identifier, artist, era, group, split`` (as :func:`make_split`), sorted by identifier.
+
+    Raises
+    ------
+    SplitError
+        No tape has a published split, a class has no training tape, or (``group="artist"``) an
+        artist is in two parts.
+    """
+    df = labels[["identifier", "artist", "era"]].copy().reset_index(drop=True)
+    df["group"] = _group_keys(df, group).to_numpy()
+    part = labels["fixed_split"].fillna("").astype(str).to_numpy() if "fixed_split" in labels else np.full(len(df), "")
+    df["split"] = part
+    df = df[df["split"] != ""]
+    if df.empty:
+        raise SplitError("no labelled tape with audio has a published split (tracks.csv's split column is blank): "
+                         "use the grouped split (SPLIT=grouped), or give the data set's split (e.g. GTZAN_SPLIT)")
+    for sp in ("train", "val", "test"):
+        if not (df["split"] == sp).any():
+            raise SplitError(f"the published split has no {sp} tape among the labelled tapes with audio; use the "
+                             f"grouped split (SPLIT=grouped) or a larger LIMIT")
+    for era in sorted(set(labels["era"])):
+        if not ((df["era"] == era) & (df["split"] == "train")).any():
+            raise SplitError(f"class {era!r} has no training tape in the published split; leave it out (CLASSES) or "
+                             f"use the grouped split")
+    check_disjoint(df)
+    return df.sort_values("identifier").reset_index(drop=True)

@@ -4,10 +4,12 @@ Read top to bottom, :func:`run_train` is the whole training script:
 
 1. resolve settings (preset defaults for clip length and learning rate; ``--config`` JSON file
    layered under the command-line flags by :mod:`jazzcnn.cli`);
-2. resolve one era label per tape from ``tracks.csv`` + ``eras.csv`` (:mod:`jazzcnn.train.labels`) and
-   list the tapes left out;
+2. resolve one class per tape from ``tracks.csv`` + ``eras.csv`` (eras by years) or + ``classes.csv``
+   (data sets with their own labels, such as genres) (:mod:`jazzcnn.train.labels`) and list the
+   tapes left out;
 3. read the shard index (:mod:`jazzcnn.train.data`) and keep labelled tapes that have audio;
-4. split tapes (or artists) into train/val/test, stratified by era (:mod:`jazzcnn.train.splits`);
+4. split tapes (or artists) into train/val/test, stratified by class, or take the data set's
+   published split (``--split fixed``) (:mod:`jazzcnn.train.splits`);
 5. write ``labels.csv``, ``split.csv``, ``config.json``, ``provenance.json`` to the run folder;
 6. build the preset network (:mod:`jazzcnn.train.models`) under a distribution strategy and fit it with
    class weights or balanced sampling; every epoch commits its weights, the best checkpoint,
@@ -40,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jazzcnn.acquire.manifests import load_eras, load_tracks
+from jazzcnn.acquire.manifests import load_classes, load_eras, load_tracks, read_dataset_info
 from jazzcnn.core.errors import JazzcnnError
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.core.provenance import manifest_hashes
@@ -51,7 +53,7 @@ from jazzcnn.train.data import ShardReader, class_weights, eval_dataset, grid_cl
 from jazzcnn.train.labels import format_left_out, resolve_labels
 from jazzcnn.train.models import PRESETS
 from jazzcnn.train.runs import write_run_files, write_summary
-from jazzcnn.train.splits import check_disjoint, make_split
+from jazzcnn.train.splits import check_disjoint, fixed_split, make_split
 
 log = logging.getLogger(__name__)
 
@@ -126,21 +128,38 @@ def labelled_tapes(cfg: TrainConfig) -> dict:
     Returns
     -------
     dict
-        ``eras`` (class order), ``labels`` (every tape, ``labels.csv``), ``usable`` (labelled tapes
-        with audio), ``index`` (the shard index).
+        ``eras`` (class order: eras, or the data set's classes), ``labels`` (every tape,
+        ``labels.csv``), ``usable`` (labelled tapes with audio), ``index`` (the shard index),
+        ``class_file`` (``eras.csv`` or ``classes.csv``).
 
     Raises
     ------
     ManifestError, ShardError, TrainError
-        Schema errors, missing shards, fewer than 2 eras, an era with no tapes with audio.
+        Schema errors, missing shards, fewer than 2 classes, a class with no tapes with audio, a
+        class in ``cfg.classes`` that is not defined.
     """
     manifests = ManifestPaths(cfg.manifests_dir)
-    eras_df = load_eras(manifests.eras)
-    tracks = load_tracks(manifests.tracks, eras_df)
-    eras = list(eras_df["era"])
+    info = read_dataset_info(manifests.root)
+    if info.by_years:
+        class_file = manifests.eras
+        eras_df = load_eras(class_file)
+        tracks = load_tracks(manifests.tracks, eras_df)
+        defined = list(eras_df["era"])
+    else:
+        class_file = manifests.root / "classes.csv"
+        eras_df = None
+        tracks = load_tracks(manifests.tracks)
+        defined = load_classes(class_file)
+    unknown = [c for c in cfg.classes if c not in defined]
+    if unknown:
+        raise TrainError(f"classes {unknown} are not defined in {class_file} (it has {defined})")
+    # eras keep their chronological order (the expected era index counts on it); other classes
+    # take the order CLASSES gives
+    eras = ([e for e in defined if e in cfg.classes] if info.by_years else list(cfg.classes)) if cfg.classes else defined
     if len(eras) < 2:
-        raise TrainError(f"{manifests.eras} defines {len(eras)} era(s); at least 2 are needed")
-    labels = resolve_labels(tracks, eras_df, cfg.straddle)
+        raise TrainError(f"{class_file} defines {len(eras)} class(es)" + (" chosen" if cfg.classes else "")
+                         + "; at least 2 are needed")
+    labels = resolve_labels(tracks, eras_df, cfg.straddle, classes=eras if (cfg.classes or eras_df is None) else None)
     index = load_shard_index(DataPaths(cfg.data_dir).shards, cfg.sample_rate)
     with_audio = set(index["identifier"])
     no_audio = (labels["status"] == "labelled") & ~labels["identifier"].isin(with_audio)
@@ -152,12 +171,17 @@ def labelled_tapes(cfg: TrainConfig) -> dict:
     usable = labels[labels["status"] == "labelled"]
     counts = usable["era"].value_counts()
     empty = [e for e in eras if counts.get(e, 0) == 0]
-    if empty:
+    if empty and info.by_years:
         raise TrainError(
             f"era(s) {empty} have no labelled tape with audio (eras.csv defines them; tracks.csv years/eras "
             f"and the shards give none). Remove or merge them in eras.csv, or label tapes with them."
         )
-    return {"eras": eras, "labels": labels, "usable": usable, "index": index}
+    if empty:
+        raise TrainError(
+            f"class(es) {empty} have no labelled track with audio ({class_file.name} lists them; tracks.csv labels and "
+            f"the shards give none). Remove them from {class_file.name}, choose classes with CLASSES, or download "
+            f"more (LIMIT samples every class).")
+    return {"eras": eras, "labels": labels, "usable": usable, "index": index, "class_file": class_file}
 
 
 def prepare(cfg: TrainConfig, split: pd.DataFrame | None = None) -> dict:
@@ -183,14 +207,20 @@ def prepare(cfg: TrainConfig, split: pd.DataFrame | None = None) -> dict:
         Schema errors, missing shards, an era with no tapes with audio, too few groups.
     """
     data = labelled_tapes(cfg)
-    if split is None:
+    if split is None and cfg.split == "fixed":
+        split = fixed_split(data["usable"], group=cfg.group)
+        unused = sorted(set(data["usable"]["identifier"]) - set(split["identifier"]))
+        if unused:
+            log.info("note: %d labelled tape(s) with audio are in no part of the published split and are not used, "
+                     "e.g. %s", len(unused), unused[:3])
+    elif split is None:
         split = make_split(data["usable"], group=cfg.group, test_fraction=cfg.test_fraction,
                            val_fraction=cfg.val_fraction, seed=cfg.seed)
     check_disjoint(split)
     index = data["index"]
     index = index[index["identifier"].isin(set(split["identifier"]))].reset_index(drop=True)
     return {"eras": data["eras"], "labels": data["labels"], "split": split, "index": index,
-            "shard_dir": DataPaths(cfg.data_dir).shards}
+            "shard_dir": DataPaths(cfg.data_dir).shards, "class_file": data["class_file"]}
 
 
 def select_strategy():
@@ -250,9 +280,9 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
     # -- 5: run folder ---------------------------------------------------------------------
     run_dir = Path(cfg.runs_dir) / cfg.run
     classes = {"eras": eras, "clip_samples": clip_samples, "sample_rate": cfg.sample_rate, "preset": cfg.preset,
-               "eval_hop_samples": hop_samples}
+               "eval_hop_samples": hop_samples, "class_file": data["class_file"].name, "split": cfg.split}
     manifests = ManifestPaths(cfg.manifests_dir)
-    hashes = manifest_hashes(manifests.tracks, manifests.eras)
+    hashes = manifest_hashes(manifests.tracks, data["class_file"])
     # The shard index as training read it (from the commit records), not the index.csv view.
     hashes["shard index"] = hashlib.sha256(data["index"].to_csv(index=False).encode()).hexdigest()
     resume = write_run_files(run_dir, config=config_to_dict(cfg), classes=classes, labels=data["labels"],
