@@ -182,8 +182,11 @@ def lowpass(y: np.ndarray, cutoff_hz: float, sr: int) -> np.ndarray:
     return sosfilt(butter(8, cutoff_hz, fs=sr, output="sos"), y)
 
 
-def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = "en-us") -> np.ndarray:
-    """Spoken ``text`` from espeak-ng, resampled to ``sr`` [Hz]; mono float64.
+def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = "en-us", pitch: int = 50) -> np.ndarray:
+    """Spoken ``text`` from espeak-ng, resampled to ``sr`` [Hz]; mono float64, peak 0.4.
+
+    ``voice`` is an espeak-ng voice name (``espeak-ng --voices``), ``pitch`` its 0-99 pitch
+    setting (espeak-ng's default 50), ``speed_wpm`` the speaking rate [words per minute].
 
     Raises
     ------
@@ -195,7 +198,7 @@ def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = 
         raise RuntimeError("the demo needs espeak-ng for its spoken introductions: apt-get install espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-w", str(wav), text], check=True, capture_output=True)
+        subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(wav), text], check=True, capture_output=True)
         y, rate = sf.read(wav, dtype="float64")
     y = soxr.resample(y, rate, sr, quality="HQ")
     return 0.4 * y / max(np.abs(y).max(), 1e-9)
