@@ -32,7 +32,7 @@ from jazzcnn.acquire.manifests import select_tracks as select_manifest_rows
 from jazzcnn.core.files import ensure_writable
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.preprocess.audio import AudioError
-from jazzcnn.preprocess.cleaning import REASONS, CleaningOptions, clean_audio
+from jazzcnn.preprocess.cleaning import REASONS, SPEECH_REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
 from jazzcnn.preprocess.shards import CheckReport, ShardStore
 
@@ -191,7 +191,8 @@ class PreprocessResult:
     failures : list of dict
         Rows of ``failures.csv`` for the files that failed in this run.
     audio_s, kept_s, speech_s : float
-        Seconds of audio decoded, kept as music and removed as speech in this run [s].
+        Seconds of audio decoded, kept as music and removed as speech (with or without music under
+        it) in this run [s].
     cpu_s, wall_s : float
         Worker time and elapsed time of this run [s].
     workers : int
@@ -296,7 +297,7 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
             result.processed += 1
             result.audio_s += res["duration_s"]
             result.kept_s += summary["kept_s"]
-            result.speech_s += summary["speech_s"]
+            result.speech_s += sum(summary[f"{r}_s"] for r in SPEECH_REASONS)
             result.cpu_s += res["seconds"]
             if failure:
                 result.failures.append(failure)
