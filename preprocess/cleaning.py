@@ -49,6 +49,7 @@ class CleaningOptions:
     speech_dip_db: float = 12.0  # a speaker's quiet frames fall this far below the median [dB]
     speech_pause_frac: float = 0.07  # ... or this share of frames are clear pauses [fraction]
     speech_floor_db: float = 15.0  # ... within this of the file's noise floor [dB]
+    syllable_db: float = 4.0  # spoken runs change level this much from frame to frame (std) [dB]
     music_margin_db: float = 3.0  # speech over music: background this far above the speaker's [dB]; 0 = off
     music_bed_s: float = 0.5  # window of the background level (its minimum) [s]
     keep_speech_over_music: bool = False  # keep speech over music instead of cutting it
@@ -152,7 +153,7 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
             min_speech_frames=_frames(cfg.min_speech_s, sr), speaker_prob=cfg.speaker_prob,
             min_music_frames=_frames(cfg.min_music_s, sr), max_pause_frames=_frames(cfg.max_pause_s, sr, up=False),
             pause_depth_db=cfg.pause_depth_db, min_dip_db=cfg.speech_dip_db, min_pause_frac=cfg.speech_pause_frac,
-            floor_margin_db=cfg.speech_floor_db, music_margin_db=cfg.music_margin_db,
+            floor_margin_db=cfg.speech_floor_db, syllable_db=cfg.syllable_db, music_margin_db=cfg.music_margin_db,
             bed_frames=_frames(cfg.music_bed_s, sr),
         )
         if cfg.onset_lookback_s > 0:

@@ -52,7 +52,7 @@ def tape(*parts) -> tuple[np.ndarray, np.ndarray, list[int]]:
 
 SETTINGS = dict(threshold=0.5, neg_threshold=0.35, min_speech_frames=frames(0.5), speaker_prob=0.9,
                 min_music_frames=frames(1.0), max_pause_frames=frames(5.0), pause_depth_db=6.0, pad_frames=0,
-                min_dip_db=12.0, min_pause_frac=0.07, floor_margin_db=15.0, music_margin_db=3.0,
+                min_dip_db=12.0, min_pause_frac=0.07, floor_margin_db=15.0, syllable_db=4.0, music_margin_db=3.0,
                 bed_frames=frames(0.5))
 
 
@@ -129,3 +129,17 @@ def test_score_tape_weighs_time_and_measures_edges():
     assert o["speech_removed"] == pytest.approx((19 + 5) / 30) and o["min_speech_removed"] == pytest.approx(19 / 25)
     assert o["introductions"] == 4 and o["missed"] == 1
     assert o["onset_median_s"] == pytest.approx(0.2)
+
+
+def test_first_words_right_after_a_record_stay_in_the_cut():
+    """An unconfident first phrase over the record's tail is kept when it jumps like syllables (not smooth like singing)."""
+    n = frames(0.8)
+    first = (np.full(n, 0.8), np.where(np.arange(n) % 4 < 2, -22.0, -34.0))  # band at -34 dBFS under syllables
+    prob, lev, at = tape(music(10), first, hiss(0.4), speech(3), hiss(3))
+    lab = speech_labels(prob, lev, **SETTINGS)
+    assert (lab[at[1]:at[4]] != KEEP).all() and (lab[at[3]:at[4]] == SPEECH).all()
+    assert (lab[at[1]:at[2]] == SPEECH_OVER_MUSIC).mean() > 0.5  # the band under them is the record's tail
+    smooth = (np.full(n, 0.8), -24.0 + RNG.uniform(-1, 1, n))
+    prob, lev, at = tape(music(10), smooth, hiss(0.4), speech(3), hiss(3))
+    lab = speech_labels(prob, lev, **SETTINGS)
+    assert (lab[at[1]:at[2]] == KEEP).all() and (lab[at[3]:at[4]] == SPEECH).all()

@@ -226,7 +226,9 @@ def make_tape(style: EraStyle, index: int, seconds: float, rng: np.random.Genera
         ][tune_no % 3]
         voice = speak(intro, sr, speed_wpm=int(rng.integers(140, 175)))
         pause = np.zeros(int(rng.uniform(0.4, 1.0) * sr))
-        speech.append((t, t + len(voice) / sr))
+        # The answer key marks the voice: espeak-ng ends every utterance with ~0.4 s of silence.
+        audible = np.flatnonzero(np.abs(voice) > np.abs(voice).max() * 10 ** (-40 / 20))
+        speech.append((t, t + (audible[-1] + 1) / sr))
         t += (len(voice) + len(pause)) / sr
         tune_s = float(min(rng.uniform(18, 28), max(seconds - t, 6.0)))
         tune = lowpass(synth_tune(style, tune_s, rng) + _surface(style, int(tune_s * sr), sr, rng), style.bandwidth_hz, sr)
