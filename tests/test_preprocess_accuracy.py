@@ -3,7 +3,9 @@
 Tapes are built from ../shared/audio (speech, pause, music, speech, music, ...) at 44.1 kHz stereo,
 once clean and once as a cassette transfer of 78s (4.5 kHz band limit, tape hiss, VBR MP3; also
 with loud hiss). The
-true speech and music spans are the answer key; the measure is time-weighted.
+true speech and music spans are the answer key; the measure is time-weighted. The Niven-like tapes
+of jazzcnn.testing.niven_tapes (WAV and VBR MP3) are scored against the targets of issue 14, and
+the figures are printed (run with -s).
 """
 
 from __future__ import annotations
