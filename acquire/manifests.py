@@ -72,11 +72,15 @@ FIXED_SPLITS = ("train", "val", "test")
 #: ``commentary.csv``: one row per removed span [s]; reason is one of
 #: :data:`jazzcnn.preprocess.cleaning.REASONS`.
 COMMENTARY_COLUMNS = ["identifier", "file", "start_s", "end_s", "reason"]
-#: ``commentary_summary.csv``: seconds kept and removed per file, its status and error.
+#: ``commentary_summary.csv``: seconds kept and removed per file (one ``<reason>_s`` column per reason), its
+#: status and error. Files processed before a reason existed have that column blank.
 SUMMARY_COLUMNS = [
-    "identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "silence_s", "head_s", "tail_s",
-    "short_s", "segments", "status", "error",
+    "identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "speech_over_music_s", "silence_s", "head_s",
+    "tail_s", "short_s", "segments", "status", "error",
 ]
+#: Summary columns added after the first release: an older ``commentary_summary.csv`` without them
+#: still reads (they come back blank).
+LATER_SUMMARY_COLUMNS = ["speech_over_music_s"]
 
 
 
@@ -704,7 +708,8 @@ def read_commentary(path: Path, *, summary: bool = False) -> pd.DataFrame:
     Returns
     -------
     pd.DataFrame
-        Seconds columns as float; identifier, file, reason, status, error as str.
+        Seconds columns as float; identifier, file, reason, status, error as str. A column of
+        :data:`LATER_SUMMARY_COLUMNS` that an older file lacks comes back blank (NaN).
 
     Raises
     ------
@@ -712,8 +717,11 @@ def read_commentary(path: Path, *, summary: bool = False) -> pd.DataFrame:
         Missing or malformed file, or a non-numeric time (file and line named).
     """
     columns = SUMMARY_COLUMNS if summary else COMMENTARY_COLUMNS
-    df = read_csv_table(path, required=columns, what="commentary audit",
-                        missing_hint="run `make preprocess` first")
+    df = read_csv_table(path, required=[c for c in columns if c not in LATER_SUMMARY_COLUMNS],
+                        what="commentary audit", missing_hint="run `make preprocess` first")
+    for col in columns:
+        if col not in df:
+            df[col] = ""
     for col in [c for c in columns if c.endswith("_s")] + (["segments"] if summary else []):
         values = pd.to_numeric(df[col].replace("", "nan"), errors="coerce")
         bad = values.isna() & (df[col] != "")

@@ -15,14 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import soundfile as sf
 
 from jazzcnn.acquire.manifests import read_commentary
 from jazzcnn.core.errors import JazzcnnError
 from jazzcnn.core.settings import setting, stage_config
+from jazzcnn.preprocess.cleaning import SPEECH_REASONS
 from jazzcnn.testing.demo_tapes import TAPE_RATE, DemoTape, make_collection
+from jazzcnn.testing.removal_scores import speech_removal_scores
+
+__all__ = ["DemoConfig", "run_demo", "speech_removal_scores"]
 
 @stage_config
 class DemoConfig:
@@ -83,39 +86,6 @@ def _catalogue_item():
                   "collection": "davidwnivenjazz"},
         files=[ServedFile("catalogue.pdf", b"%PDF-1.4\n% demo catalogue\n", "Text PDF")],
     )
-
-
-def speech_removal_scores(truth: pd.DataFrame, removed: pd.DataFrame, durations: dict[str, float]) -> dict[str, float]:
-    """Time-weighted share of true speech removed and of true music kept.
-
-    Parameters
-    ----------
-    truth : pd.DataFrame
-        Columns ``identifier, start_s, end_s, kind`` (kind ``speech`` or ``music``).
-    removed : pd.DataFrame
-        ``commentary.csv`` rows: ``identifier, start_s, end_s, reason``.
-    durations : dict
-        Tape duration [s] per identifier.
-
-    Returns
-    -------
-    dict
-        ``speech_removed`` and ``music_kept``, fractions in [0, 1].
-    """
-    res = 100  # grid of 10 ms
-    totals = {"speech": [0, 0], "music": [0, 0]}
-    for ident, dur in durations.items():
-        cut = np.zeros(int(dur * res) + 1, bool)
-        for r in removed[removed["identifier"] == ident].itertuples():
-            cut[int(r.start_s * res): int(np.ceil(r.end_s * res))] = True
-        for r in truth[truth["identifier"] == ident].itertuples():
-            span = cut[int(r.start_s * res): int(r.end_s * res)]
-            totals[r.kind][0] += int(span.sum())
-            totals[r.kind][1] += len(span)
-    return {
-        "speech_removed": totals["speech"][0] / max(totals["speech"][1], 1),
-        "music_kept": 1 - totals["music"][0] / max(totals["music"][1], 1),
-    }
 
 
 def _stage(name: str, fn, cfg) -> None:
@@ -189,7 +159,8 @@ def run_demo(cfg: DemoConfig) -> int:
         return 1
 
     removed = read_commentary(manifests / "commentary.csv")
-    vad = speech_removal_scores(truth, removed[removed["reason"] == "speech"], {t.identifier: t.duration_s for t in tapes})
+    vad = speech_removal_scores(truth, removed[removed["reason"].isin(SPEECH_REASONS)],
+                                {t.identifier: t.duration_s for t in tapes})
     report_dir = work / "reports" / "demo"
     metrics = json.loads((report_dir / "metrics.json").read_text())
     summary = {

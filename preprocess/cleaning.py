@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from jazzcnn.preprocess.audio import AudioError, decode_int16
-from jazzcnn.preprocess.vad import FRAME, frame_analysis, runs, speech_mask
+from jazzcnn.preprocess.vad import FRAME, SPEECH, SPEECH_OVER_MUSIC, frame_analysis, rescore_onsets, runs, speech_labels
 
 #: Removal reasons, in increasing priority where two apply to the same frame.
-REASONS = ("silence", "speech", "head", "tail", "short")
+REASONS = ("silence", "speech", "speech_over_music", "head", "tail", "short")
+#: The reasons that are Niven's commentary.
+SPEECH_REASONS = ("speech", "speech_over_music")
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,21 @@ class CleaningOptions:
     resample_quality: str = "HQ"  # soxr recipe, "HQ" (librosa's soxr_hq) or "VHQ"
     vad: bool = True  # remove speech found by silero-vad
     speech_threshold: float = 0.5  # probability that starts speech (silero-vad's default)
-    neg_threshold: float = 0.35  # probability above which speech continues (threshold - 0.15)
-    min_speech_s: float = 0.5  # shorter speech runs are ignored [s]
-    min_music_s: float = 2.0  # shorter gaps between speech runs are removed with them [s]
-    speech_pad_s: float = 0.5  # extra cut before and after every speech span [s]
+    neg_threshold: float = 0.35  # a speech run spans the frames at or above this (threshold - 0.15)
+    min_speech_s: float = 0.5  # shorter speech runs are ignored unless confident [s]
+    speaker_prob: float = 0.9  # mean probability of a confident (spoken, not sung) run [probability]
+    min_music_s: float = 1.0  # shorter gaps between speech runs are cut with them whatever they hold [s]
+    max_pause_s: float = 5.0  # longest gap joined as a speaker's pause [s]
+    pause_depth_db: float = 6.0  # a pause's clear frames stay this far below the speech around it [dB]
+    onset_lookback_s: float = 1.0  # fresh-state second opinion this far before every onset [s]; 0 = off
+    speech_pad_s: float = 0.2  # extra cut before and after every speech span [s]
     speech_dip_db: float = 12.0  # a speaker's quiet frames fall this far below the median [dB]
     speech_pause_frac: float = 0.07  # ... or this share of frames are clear pauses [fraction]
     speech_floor_db: float = 15.0  # ... within this of the file's noise floor [dB]
+    syllable_db: float = 4.0  # spoken runs change level this much from frame to frame (std) [dB]
+    music_margin_db: float = 3.0  # speech over music: background this far above the speaker's [dB]; 0 = off
+    music_bed_s: float = 0.5  # window of the background level (its minimum) [s]
+    keep_speech_over_music: bool = False  # keep speech over music instead of cutting it
     silence_db: float = -50.0  # frames below this RMS level are silence [dBFS]
     min_silence_s: float = 1.0  # shorter silences are kept [s]
     vad_streams: int = 32  # pieces of a tape run as one detector batch (speed)
@@ -136,25 +146,35 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
     min_sil = _frames(cfg.min_silence_s, sr)
     for s, e in runs(quiet):
         if e - s >= min_sil:
-            label[s:e] = 1
+            label[s:e] = 1 + REASONS.index("silence")
     if cfg.vad:
-        speech = speech_mask(
-            prob, threshold=cfg.speech_threshold, neg_threshold=cfg.neg_threshold,
-            min_speech_frames=_frames(cfg.min_speech_s, sr), min_music_frames=_frames(cfg.min_music_s, sr),
-            pad_frames=_frames(cfg.speech_pad_s, sr), level_db=level, min_dip_db=cfg.speech_dip_db,
-            min_pause_frac=cfg.speech_pause_frac, floor_margin_db=cfg.speech_floor_db,
+        kw = dict(
+            threshold=cfg.speech_threshold, neg_threshold=cfg.neg_threshold,
+            min_speech_frames=_frames(cfg.min_speech_s, sr), speaker_prob=cfg.speaker_prob,
+            min_music_frames=_frames(cfg.min_music_s, sr), max_pause_frames=_frames(cfg.max_pause_s, sr, up=False),
+            pause_depth_db=cfg.pause_depth_db, min_dip_db=cfg.speech_dip_db, min_pause_frac=cfg.speech_pause_frac,
+            floor_margin_db=cfg.speech_floor_db, syllable_db=cfg.syllable_db, music_margin_db=cfg.music_margin_db,
+            bed_frames=_frames(cfg.music_bed_s, sr),
         )
-        label[speech] = 2
+        if cfg.onset_lookback_s > 0:
+            # Onsets found late after music get a second opinion; then label with the new probabilities.
+            bare = speech_labels(prob, level, pad_frames=0, **kw)
+            prob = rescore_onsets(audio, prob, [s for s, _ in runs(bare > 0)],
+                                  lookback_frames=_frames(cfg.onset_lookback_s, sr), neg_threshold=cfg.neg_threshold)
+        speech = speech_labels(prob, level, pad_frames=_frames(cfg.speech_pad_s, sr), **kw)
+        label[speech == SPEECH] = 1 + REASONS.index("speech")
+        if not cfg.keep_speech_over_music:
+            label[speech == SPEECH_OVER_MUSIC] = 1 + REASONS.index("speech_over_music")
     if cfg.trim_head_s > 0:
-        label[:_frames(cfg.trim_head_s, sr)] = 3
+        label[:_frames(cfg.trim_head_s, sr)] = 1 + REASONS.index("head")
     if cfg.trim_tail_s > 0:
-        label[_frames(max(0.0, n / sr - cfg.trim_tail_s), sr, up=False):] = 4
+        label[_frames(max(0.0, n / sr - cfg.trim_tail_s), sr, up=False):] = 1 + REASONS.index("tail")
     min_seg = cfg.min_segment_s * sr
     result = CleanResult(duration_s=n / sr)
     for s, e in runs(label == 0):
         a, b = s * FRAME, min(e * FRAME, n)
         if b - a < min_seg:
-            label[s:e] = 5
+            label[s:e] = 1 + REASONS.index("short")
         else:
             result.segments.append((a / sr, audio[a:b]))
     # Consecutive frames with the same reason form one removed span.

@@ -34,7 +34,7 @@ from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.core.errors import JazzcnnError
 from jazzcnn.preprocess.audio import AudioError
 from jazzcnn.preprocess.audit import AuditResult, write_audit
-from jazzcnn.preprocess.cleaning import REASONS, CleaningOptions, clean_audio
+from jazzcnn.preprocess.cleaning import REASONS, SPEECH_REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
 from jazzcnn.core.settings import replace
 from jazzcnn.preprocess.shards import CheckReport, ShardStore
@@ -221,7 +221,8 @@ class PreprocessResult:
     failures : list of dict
         Rows of ``failures.csv`` for the files that failed in this run.
     audio_s, kept_s, speech_s : float
-        Seconds of audio decoded, kept as music and removed as speech in this run [s].
+        Seconds of audio decoded, kept as music and removed as speech (with or without music under
+        it) in this run [s].
     cpu_s, wall_s : float
         Worker time and elapsed time of this run [s].
     workers : int
@@ -342,7 +343,7 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
             result.processed += 1
             result.audio_s += res["duration_s"]
             result.kept_s += summary["kept_s"]
-            result.speech_s += summary["speech_s"]
+            result.speech_s += sum(summary[f"{r}_s"] for r in SPEECH_REASONS)
             result.cpu_s += res["seconds"]
             if failure:
                 result.failures.append(failure)

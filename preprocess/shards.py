@@ -708,7 +708,8 @@ def _migrate_legacy(shard_dir: Path, commentary_dir: Path, sample_rate: int) -> 
 
 def _legacy_entry(d: dict, segs: list[dict], commentary, failures, summary) -> dict:
     k = (d["identifier"], d["file"])
-    num = {"duration_s", "kept_s", "removed_s", "speech_s", "silence_s", "head_s", "tail_s", "short_s"}
+    num = {"duration_s", "kept_s", "removed_s", "speech_s", "speech_over_music_s", "silence_s", "head_s", "tail_s",
+           "short_s"}
     summ = (summary.get(k) or [{}])[0]
     summ = {c: (float(v) if c in num and v != "" else int(v) if c == "segments" and v != "" else v)
             for c, v in summ.items()}

@@ -17,11 +17,11 @@ import pytest
 import soundfile as sf
 import soxr
 
-from jazzcnn.acquire.manifests import TRACK_COLUMNS
+from jazzcnn.acquire.manifests import SUMMARY_COLUMNS, TRACK_COLUMNS
 from jazzcnn.preprocess import pipeline
 from jazzcnn.preprocess.config import PreprocessConfig
 from jazzcnn.commands import run_preprocess
-from jazzcnn.preprocess.cleaning import clean_audio
+from jazzcnn.preprocess.cleaning import REASONS, clean_audio
 from jazzcnn.preprocess.shards import INDEX_COLUMNS, ShardError, load_index, open_shard, read_segment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,10 +154,10 @@ def test_shard_contract(reference):
 def test_audit_trail(reference):
     com = pd.read_csv(reference / "manifests" / "commentary.csv")
     assert list(com.columns) == ["identifier", "file", "start_s", "end_s", "reason"]
-    assert set(com["reason"]) <= {"speech", "head", "tail", "short", "silence"}
+    assert set(com["reason"]) <= {"speech", "speech_over_music", "head", "tail", "short", "silence"}
     assert "speech" in set(com["reason"])
     summ = pd.read_csv(reference / "manifests" / "commentary_summary.csv", keep_default_na=False)
-    assert {"identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "status", "error"} <= set(summ.columns)
+    assert list(summ.columns) == SUMMARY_COLUMNS and {f"{r}_s" for r in REASONS} <= set(summ.columns)
     assert (summ["status"] == "ok").all() and len(summ) == len(LAYOUT)
     # Kept plus removed is the whole file; every file had two stretches of speech (~14 s) cut.
     assert np.allclose(summ["kept_s"] + summ["removed_s"], summ["duration_s"], atol=0.01)

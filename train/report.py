@@ -117,12 +117,14 @@ def commentary_section(manifests_dir: Path, split: pd.DataFrame, which: str) -> 
     tapes = set(split.loc[split["split"] == which, "identifier"]) if which in set(split.get("split", [])) \
         else set(split["identifier"])
     mine = summary[summary["identifier"].isin(tapes)]
-    cols = [c for c in ("duration_s", "kept_s", "speech_s", "silence_s", "head_s", "tail_s", "short_s") if c in summary]
+    cols = [c for c in ("duration_s", "kept_s", "speech_s", "speech_over_music_s", "silence_s", "head_s", "tail_s",
+                        "short_s") if c in summary]
     totals = summary[cols].sum()
     md = [
         "## Commentary removed", "",
         f"Whole collection: {totals.get('duration_s', 0) / 3600:.2f} h of audio, {totals.get('kept_s', 0) / 3600:.2f} h kept as "
-        f"music, {totals.get('speech_s', 0) / 3600:.2f} h of speech (Niven's introductions) removed. "
+        f"music, {(totals.get('speech_s', 0) + totals.get('speech_over_music_s', 0)) / 3600:.2f} h of speech "
+        f"(Niven's introductions, {totals.get('speech_over_music_s', 0) / 3600:.2f} h of it over music) removed. "
         f"Every removed span is listed in `{paths.commentary}` so it can be listened to.", "",
         f"Scored tapes ({which}), seconds per file:", "",
         md_table(mine[["identifier"] + cols].reset_index(drop=True), "{:.1f}"), "",

@@ -182,8 +182,11 @@ def lowpass(y: np.ndarray, cutoff_hz: float, sr: int) -> np.ndarray:
     return sosfilt(butter(8, cutoff_hz, fs=sr, output="sos"), y)
 
 
-def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = "en-us") -> np.ndarray:
-    """Spoken ``text`` from espeak-ng, resampled to ``sr`` [Hz]; mono float64.
+def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = "en-us", pitch: int = 50) -> np.ndarray:
+    """Spoken ``text`` from espeak-ng, resampled to ``sr`` [Hz]; mono float64, peak 0.4.
+
+    ``voice`` is an espeak-ng voice name (``espeak-ng --voices``), ``pitch`` its 0-99 pitch
+    setting (espeak-ng's default 50), ``speed_wpm`` the speaking rate [words per minute].
 
     Raises
     ------
@@ -195,7 +198,7 @@ def speak(text: str, sr: int = TAPE_RATE, *, speed_wpm: int = 150, voice: str = 
         raise RuntimeError("the demo needs espeak-ng for its spoken introductions: apt-get install espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-w", str(wav), text], check=True, capture_output=True)
+        subprocess.run([exe, "-v", voice, "-s", str(speed_wpm), "-p", str(pitch), "-w", str(wav), text], check=True, capture_output=True)
         y, rate = sf.read(wav, dtype="float64")
     y = soxr.resample(y, rate, sr, quality="HQ")
     return 0.4 * y / max(np.abs(y).max(), 1e-9)
@@ -223,7 +226,9 @@ def make_tape(style: EraStyle, index: int, seconds: float, rng: np.random.Genera
         ][tune_no % 3]
         voice = speak(intro, sr, speed_wpm=int(rng.integers(140, 175)))
         pause = np.zeros(int(rng.uniform(0.4, 1.0) * sr))
-        speech.append((t, t + len(voice) / sr))
+        # The answer key marks the voice: espeak-ng ends every utterance with ~0.4 s of silence.
+        audible = np.flatnonzero(np.abs(voice) > np.abs(voice).max() * 10 ** (-40 / 20))
+        speech.append((t, t + (audible[-1] + 1) / sr))
         t += (len(voice) + len(pause)) / sr
         tune_s = float(min(rng.uniform(18, 28), max(seconds - t, 6.0)))
         tune = lowpass(synth_tune(style, tune_s, rng) + _surface(style, int(tune_s * sr), sr, rng), style.bandwidth_hz, sr)
