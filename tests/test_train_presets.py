@@ -181,7 +181,7 @@ def test_every_preset_documents_its_seed_and_its_parameter_count():
 
 #: Short clips for the training checks (the presets' own are 3-30 s): at least min_clip_samples.
 SHORT = {"seed3s": 8000, "seed15s": 16000, "gtzan-first": 72000, "gtzan-final": 72000, "mfcc-mlp": 16000,
-         "mfcc-mlp3": 16000, "mfcc-cnn": 24000, "jazzcnn-lite": 8000}
+         "mfcc-mlp3": 16000, "mfcc-cnn": 24000, "jazzcnn-lite": 8000, "jazzcnn": 8000}
 
 
 def _tones(clip: int, per_class: int = 8, seed: int = 0):

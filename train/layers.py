@@ -266,7 +266,8 @@ class SpecAugmentMask(keras.layers.Layer):
     set to the example's mean. (Kapre's ``SpecAugment`` is TensorFlow-only; this runs on every
     backend.)
 
-    Input and output ``(batch, frames, n_mels, channels)``.
+    Input and output ``(batch, frames, n_mels, channels)`` (``layout="frames_bands"``, Kapre's)
+    or ``(batch, n_mels, frames, channels)`` (``"bands_frames"``, the presets' image).
 
     Parameters
     ----------
@@ -276,13 +277,19 @@ class SpecAugmentMask(keras.layers.Layer):
         Widest time mask [frames].
     n_masks : int
         Masks of each kind per example.
+    layout : {"frames_bands", "bands_frames"}
+        Which of axes 1 and 2 holds the frames.
     seed : int, optional
     """
 
-    def __init__(self, freq_mask: int = 12, time_mask: int = 20, n_masks: int = 2, seed: int | None = None, **kwargs):
+    def __init__(self, freq_mask: int = 12, time_mask: int = 20, n_masks: int = 2, layout: str = "frames_bands",
+                 seed: int | None = None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        if layout not in ("frames_bands", "bands_frames"):
+            raise ValueError(f"layout must be 'frames_bands' or 'bands_frames', got {layout!r}")
         self.freq_mask, self.time_mask, self.n_masks = int(freq_mask), int(time_mask), int(n_masks)
+        self.layout = layout
         self.seed = seed
         self._rng = keras.random.SeedGenerator(seed)
 
@@ -301,9 +308,14 @@ class SpecAugmentMask(keras.layers.Layer):
         if not training or self.n_masks == 0:
             return x
         batch = keras.ops.shape(x)[0]
-        frames, mels = x.shape[1], x.shape[2]
-        mask_t = self._mask(batch, frames, min(self.time_mask, frames))[:, :, None, None]
-        mask_f = self._mask(batch, mels, min(self.freq_mask, mels))[:, None, :, None]
+        t_axis = 1 if self.layout == "frames_bands" else 2
+        frames, mels = x.shape[t_axis], x.shape[3 - t_axis]
+        mask_t = self._mask(batch, frames, min(self.time_mask, frames))
+        mask_f = self._mask(batch, mels, min(self.freq_mask, mels))
+        if t_axis == 1:
+            mask_t, mask_f = mask_t[:, :, None, None], mask_f[:, None, :, None]
+        else:
+            mask_t, mask_f = mask_t[:, None, :, None], mask_f[:, :, None, None]
         mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
         return keras.ops.where(mask_t | mask_f, mean, x)
 
@@ -312,4 +324,35 @@ class SpecAugmentMask(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config() | {"freq_mask": self.freq_mask, "time_mask": self.time_mask,
-                                       "n_masks": self.n_masks, "seed": self.seed}
+                                       "n_masks": self.n_masks, "layout": self.layout, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="jazzcnn")
+class SparseLabelSmoothingLoss(keras.losses.Loss):
+    """Cross-entropy of integer labels with label smoothing.
+
+    Szegedy et al. (2016), "Rethinking the Inception architecture for computer vision", CVPR,
+    section 7: the target puts ``1 - label_smoothing`` on the true class and spreads
+    ``label_smoothing`` evenly over all ``n_classes``. Keras' sparse cross-entropy has no
+    smoothing and its categorical one needs one-hot targets, so the integer labels become one-hot
+    rows here.
+
+    Parameters
+    ----------
+    label_smoothing : float
+        In [0, 1).
+    n_classes : int
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, n_classes: int = 2, name: str = "smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing, self.n_classes = float(label_smoothing), int(n_classes)
+
+    def call(self, y_true, y_pred):
+        y = keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,)), self.n_classes)
+        return keras.losses.categorical_crossentropy(y, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return super().get_config() | {"label_smoothing": self.label_smoothing, "n_classes": self.n_classes}

@@ -16,6 +16,7 @@ optimiser.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from jazzcnn.train.presets import PRESETS, Preset
@@ -30,8 +31,48 @@ def _preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def resolve_hparams(preset: str, overrides: dict | None = None) -> dict:
+    """A preset's hyperparameters: its defaults with ``overrides`` applied, each of its default's type.
+
+    Parameters
+    ----------
+    preset : str
+        A key of :data:`PRESETS`.
+    overrides : dict, optional
+        Name -> value (numbers or their text, as ``--hparams`` gives them).
+
+    Returns
+    -------
+    dict
+        Every hyperparameter of the preset (empty for the seed presets).
+
+    Raises
+    ------
+    ValueError
+        A name the preset does not have (the message lists its names), or a value that is not a
+        number of the right kind.
+    """
+    p = _preset(preset)
+    hp = dict(p.hparams)
+    for name, value in (overrides or {}).items():
+        if name not in hp:
+            have = ", ".join(sorted(hp)) if hp else "none (its settings are the published ones)"
+            raise ValueError(f"preset {preset!r} has no hyperparameter {name!r}; its hyperparameters: {have}")
+        kind = type(hp[name])
+        try:
+            number = float(value)
+            if kind is int and not number.is_integer():
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"hyperparameter {name!r} of preset {preset!r} must be {'an integer' if kind is int else 'a number'}"
+                             f", got {value!r}") from None
+        hp[name] = kind(number)
+    return hp
+
+
 def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: int = 16000,
-                learning_rate: float | None = None, mixed_precision: bool = False):
+                learning_rate: float | None = None, mixed_precision: bool = False, hparams: dict | None = None,
+                total_steps: int = 1000):
     """Build and compile a preset network.
 
     Parameters
@@ -50,18 +91,24 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
         learning rate keeps its decay.
     mixed_precision : bool
         float16 compute for the layers after the float32 front end (GPU only).
+    hparams : dict, optional
+        Overrides of the preset's hyperparameters (:func:`resolve_hparams`); the seed presets
+        have none.
+    total_steps : int
+        Training steps [batches] planned, for a preset whose learning rate follows a schedule
+        over the whole run (``jazzcnn``'s cosine decay).
 
     Returns
     -------
     keras.Model
-        Named after the preset, compiled with sparse categorical cross-entropy (integer labels)
-        and accuracy.
+        Named after the preset, compiled with sparse categorical cross-entropy (integer labels;
+        label-smoothed where the preset's ``label_smoothing`` says) and accuracy.
 
     Raises
     ------
     ValueError
-        Unknown preset, fewer than 2 classes, or a clip shorter than the preset's
-        ``min_clip_samples`` (or its STFT window).
+        Unknown preset or hyperparameter, fewer than 2 classes, or a clip shorter than the
+        preset's ``min_clip_samples`` (or its STFT window).
     """
     import keras
 
@@ -73,26 +120,38 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
         raise ValueError(f"clip of {clip_samples} samples is too short for preset {preset!r}: it needs at least "
                          f"{shortest} samples ({shortest / sample_rate:g} s at {sample_rate} Hz)")
 
+    hp = resolve_hparams(preset, hparams)
     keras.mixed_precision.set_global_policy("float32")
     inputs = keras.Input(shape=(clip_samples, 1), name="audio", dtype="float32")
-    image = p.front_end.build(inputs, clip_samples=clip_samples, sample_rate=sample_rate)
+    audio = p.waveform(inputs, **hp) if p.waveform else inputs
+    image = p.front_end.build(audio, clip_samples=clip_samples, sample_rate=sample_rate)
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    body_hp = {k: v for k, v in hp.items() if k in inspect.signature(p.body).parameters}
     try:
-        outputs = p.body(image, n_classes)
+        outputs = p.body(image, n_classes, **body_hp)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     model = keras.Model(inputs, outputs, name=preset)
-    optimizer = p.optimizer(p.learning_rate if learning_rate is None else learning_rate)
+    lr = p.learning_rate if learning_rate is None else learning_rate
+    optimizer = p.optimizer(lr, total_steps=total_steps, **hp) if p.hparams else p.optimizer(lr)
     if mixed_precision:  # dynamic loss scaling against float16 gradient underflow
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    smoothing = float(hp.get("label_smoothing", 0.0))
+    if smoothing:
+        from jazzcnn.train.layers import SparseLabelSmoothingLoss
+
+        loss = SparseLabelSmoothingLoss(label_smoothing=smoothing, n_classes=n_classes)
+    else:
+        loss = "sparse_categorical_crossentropy"
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
+        loss=loss,
         metrics=["accuracy"],
         weighted_metrics=[],
     )
     return model
+
 
 
 def load_model(path):
