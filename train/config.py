@@ -19,9 +19,20 @@ class TrainConfig:
     data_dir: Path = setting(Path("data"), "shards are read from DATA_DIR/shards")
     manifests_dir: Path = setting(Path("manifests"), "folder holding tracks.csv and eras.csv (or classes.csv)")
     runs_dir: Path = setting(Path("runs"), "run folders are written to RUNS_DIR/<run>")
-    run: str = setting("seed3s", "run name (folder under RUNS_DIR)")
+    run: str = setting("jazzcnn", "run name (folder under RUNS_DIR)")
     config: Path | None = setting(None, "JSON file of settings; command-line flags override it", path=True)
-    preset: str = setting("seed3s", f"network: {', '.join(PRESETS)} (`jazzcnn presets` describes them)")
+    preset: str = setting("jazzcnn", f"network: {', '.join(PRESETS)} (`jazzcnn presets` describes them); jazzcnn is "
+                                     "ours and recommended for new studies, the seed presets are the earlier studies' "
+                                     "networks as published")
+    hparams: list[str] = setting([], "the preset's hyperparameters as NAME=VALUE, comma-separated, e.g. width=64,dropout=0.3 "
+                                     "(`jazzcnn presets --preset NAME` lists them; the seed presets have none)")
+    tune: bool = setting(True, "choose the preset's tuned settings by validation loss on the validation part (never the "
+                               "test part): every combination in TUNE_GRID (default: the preset's own candidates, "
+                               "jazzcnn's learning rates 1e-3 and 3e-3) is trained and the best kept; false: the first "
+                               "candidate alone")
+    tune_grid: list[str] = setting([], "candidates as NAME=V1|V2|..., comma-separated, NAME a hyperparameter or "
+                                       "learning_rate (default: the preset's own, less those fixed by --hparams or "
+                                       "--learning-rate)")
     clip_seconds: float | None = setting(None, "clip length (default: the preset's: 3, 15 or 30)", "s", gt=0,
                                          le=MAX_CLIP_SECONDS)
     sample_rate: int = setting(16000, "sample rate of the shards and of the mel layer", "Hz", ge=1000, le=192000)
@@ -58,7 +69,7 @@ class ScoreConfig:
     """Held-out scoring settings."""
 
     runs_dir: Path = setting(Path("runs"), "run folders live in RUNS_DIR/<run>")
-    run: str = setting("seed3s", "run to score")
+    run: str = setting("jazzcnn", "run to score")
     reports_dir: Path = setting(Path("reports"), "reports are written to REPORTS_DIR/<run>")
     data_dir: Path | None = setting(None, "shards are read from DATA_DIR/shards (default: the run's own data_dir)", path=True)
     split: Literal["test", "val"] = setting("test", "which split of the run to score")
@@ -75,7 +86,7 @@ class PredictConfig:
 
     audio: Path | None = setting(None, "audio file to classify (any format the preprocess stage reads)", path=True)
     runs_dir: Path = setting(Path("runs"), "run folders live in RUNS_DIR/<run>")
-    run: str = setting("seed3s", "trained run whose model to use")
+    run: str = setting("jazzcnn", "trained run whose model to use")
     output: Path | None = setting(None, "write the per-clip probabilities to this CSV as well", path=True)
 
 
@@ -93,6 +104,9 @@ class CrossvalConfig(TrainConfig):
                                                          "stay in one fold")
     folds: int = setting(5, "number of folds (StratifiedGroupKFold, stratified by era, seeded)", "folds", ge=2, le=50)
     reports_dir: Path = setting(Path("reports"), "the report is written to REPORTS_DIR/<run>")
+    compare: list[str] = setting([], "more presets trained on the same folds and reported beside PRESET, comma-separated "
+                                     "(e.g. seed3s): each with every setting above except its own clip length, learning "
+                                     "rate, hyperparameters and candidates")
     linear_baseline: bool = setting(True, "also fit the linear baseline (logistic regression on log-mel statistics) "
                                           "on the same folds and clips")
     bootstrap: int = setting(1000, "bootstrap resamples of groups (tapes or artists) for the confidence intervals "

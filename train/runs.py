@@ -12,7 +12,10 @@ per-epoch ``history.csv`` are written through :mod:`jazzcnn.train.checkpoints`):
     split.csv          identifier, artist, era, group, split (train/val/test)
     provenance.json    git revision, manifest SHA-256, library versions, config
     history.csv        per-epoch loss/accuracy/val_loss/val_accuracy
-    summary.json       clip counts, class weights, epochs run, best validation loss, wall time
+    summary.json       clip counts, class weights, epochs run, best validation loss, wall time, the
+                       learning rate and hyperparameters the model was trained with
+    tuning.csv         when candidates were tuned: each one's values and validation scores, the chosen one
+    tuning/            the candidates' own run folders (candidate-K)
     logs/              TensorBoard event files
     backup/            the training state while a run is unfinished
 """
@@ -73,6 +76,9 @@ def write_run_files(run_dir: Path, *, config: dict, classes: dict, labels: pd.Da
     same = ((run_dir / "split.csv").exists() and (run_dir / "split.csv").read_text() == split_csv
             and (run_dir / "config.json").exists() and (run_dir / "config.json").read_text() == conf)
     resume = same and (run_dir / "backup" / "state.json").exists()
+    if not same:  # candidates of another grid, split or settings (each resumes by itself otherwise)
+        shutil.rmtree(run_dir / "tuning", ignore_errors=True)
+        (run_dir / "tuning.csv").unlink(missing_ok=True)
     if not resume:
         for stale in ("backup", "logs"):
             shutil.rmtree(run_dir / stale, ignore_errors=True)

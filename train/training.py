@@ -32,6 +32,7 @@ afresh.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import shutil
@@ -44,6 +45,7 @@ import pandas as pd
 
 from jazzcnn.acquire.manifests import load_classes, load_eras, load_tracks, read_dataset_info
 from jazzcnn.core.errors import JazzcnnError
+from jazzcnn.core.files import atomic_write_text
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.core.provenance import manifest_hashes
 from jazzcnn.core.settings import config_to_dict, replace
@@ -51,9 +53,10 @@ from jazzcnn.train.checkpoints import TrainingState
 from jazzcnn.train.config import TrainConfig
 from jazzcnn.train.data import ShardReader, class_weights, eval_dataset, grid_clips, load_shard_index, segments_for, train_dataset
 from jazzcnn.train.labels import format_left_out, resolve_labels
-from jazzcnn.train.models import PRESETS
+from jazzcnn.train.models import PRESETS, resolve_hparams
 from jazzcnn.train.runs import write_run_files, write_summary
 from jazzcnn.train.splits import check_disjoint, fixed_split, make_split
+from jazzcnn.train.tuning import candidates, effective_grid, parse_assignments
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +109,21 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
         raise TrainError(f"unknown preset {cfg.preset!r}; choose one of {sorted(PRESETS)}")
     p = PRESETS[cfg.preset]
     clip_seconds = p.clip_seconds if cfg.clip_seconds is None else cfg.clip_seconds
+    try:
+        given = parse_assignments(cfg.hparams)
+        resolve_hparams(cfg.preset, given)
+        grid = effective_grid(p, tune=cfg.tune, tune_grid=cfg.tune_grid, hparams=given,
+                              learning_rate_given=cfg.learning_rate is not None)
+        candidates(cfg.preset, learning_rate=p.learning_rate, hparams=given, tune_grid=grid)
+    except ValueError as e:
+        raise TrainError(str(e)) from None
     cfg = replace(
         cfg,
         clip_seconds=float(clip_seconds),
         learning_rate=float(p.learning_rate if cfg.learning_rate is None else cfg.learning_rate),
         eval_hop_s=float(clip_seconds if cfg.eval_hop_s is None else cfg.eval_hop_s),
+        hparams=[f"{k}={v:g}" for k, v in given.items()],
+        tune_grid=grid,
     )
     if cfg.clip_seconds * cfg.sample_rate < p.n_fft:
         raise TrainError(f"clip_seconds {cfg.clip_seconds} is shorter than the STFT window ({p.n_fft} samples)")
@@ -288,6 +301,11 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
     resume = write_run_files(run_dir, config=config_to_dict(cfg), classes=classes, labels=data["labels"],
                              split=split, inputs={"data_dir": cfg.data_dir, "manifests_dir": cfg.manifests_dir},
                              manifest_sha256=hashes)
+    cands = candidates(cfg.preset, learning_rate=cfg.learning_rate, hparams=parse_assignments(cfg.hparams),
+                       tune_grid=cfg.tune_grid)
+    if len(cands) > 1:  # 6-7 once per candidate, in run folders of their own; the best becomes this run's model
+        return _train_candidates(cfg, cands, data, run_dir, t0, verbose)
+    chosen = cands[0]
 
     # -- 6: data pipeline, model, fit ----------------------------------------------------------
     import keras
@@ -325,7 +343,8 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
 
     with strategy.scope():
         model = build_model(cfg.preset, len(eras), clip_samples, sample_rate=cfg.sample_rate,
-                            learning_rate=cfg.learning_rate, mixed_precision=mixed)
+                            learning_rate=chosen.learning_rate, mixed_precision=mixed, hparams=chosen.hparams,
+                            total_steps=cfg.epochs * steps)
         if cfg.bandlimit_hz is not None:  # the recording-technology control travels with the model
             from jazzcnn.train.layers import with_bandlimit
 
@@ -344,10 +363,71 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
         "balance": cfg.balance, "epochs_run": state.epochs_done, "stopped_early": bool(state.state["stopped"]),
         "best_val_loss": state.state["best_val_loss"], "best_epoch": state.state["best_epoch"],
         "gpus": n_gpus, "mixed_precision": mixed, "wall_s": round(time.time() - t0, 1), "tf_version": tf.__version__,
-        "keras_backend": keras.backend.backend(),
+        "keras_backend": keras.backend.backend(), "learning_rate": chosen.learning_rate, "hyperparameters": chosen.hparams,
     }
     write_summary(run_dir, summary)
     # Finished: the backup has served its purpose (a rerun of the same command trains afresh).
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return TrainResult(run_dir=run_dir, model_path=model_path, config=cfg, eras=eras, split=split,
                        labels=data["labels"], summary=summary, resumed_after=resumed_after)
+
+
+def _train_candidates(cfg: TrainConfig, cands: list, data: dict, run_dir: Path, t0: float, verbose: int) -> TrainResult:
+    """Train every candidate on the training part, choose on the validation part, publish the best.
+
+    Each candidate is a run of its own in ``run_dir/tuning/candidate-K`` (resumable; one already
+    finished with the same settings is not trained again); see :mod:`jazzcnn.train.tuning`.
+    """
+    from jazzcnn.core.files import atomic_save
+    from jazzcnn.train.runs import is_complete, load_checked_model, load_run
+    from jazzcnn.train.tuning import balanced_log_loss, choose
+
+    eras, split, index = data["eras"], data["split"], data["index"]
+    clip_samples = int(round(cfg.clip_seconds * cfg.sample_rate))
+    hop_samples = int(round(cfg.eval_hop_s * cfg.sample_rate))
+    cls = {e: i for i, e in enumerate(eras)}
+    val = split[split["split"] == "val"]
+    reader = ShardReader(data["shard_dir"], sorted(index["shard"].unique()))
+    grid = grid_clips(segments_for(index, reader.names, dict(zip(val["identifier"], val["era"].map(cls)))),
+                      clip_samples, hop_samples)
+    rows, summaries = [], []
+    for c in cands:
+        sub = resolve_config(replace(cfg, runs_dir=run_dir / "tuning", run=c.name, tune=False, tune_grid=[],
+                                     learning_rate=c.learning_rate,
+                                     hparams=[f"{k}={v:g}" for k, v in c.hparams.items()]))
+        sub_dir = run_dir / "tuning" / c.name
+        if is_complete(sub_dir, config=config_to_dict(sub), split=split):
+            log.info("candidate %d of %d (%s): trained already", c.index + 1, len(cands), _values(c))
+        else:
+            log.info("candidate %d of %d: %s", c.index + 1, len(cands), _values(c))
+            train(sub, split=split, verbose=verbose)
+        model = load_checked_model(load_run(sub_dir))
+        probs = model.predict(eval_dataset(reader, grid, clip_samples, cfg.batch_size, with_labels=False), verbose=0)
+        tapes = pd.DataFrame({"tape": grid["tape"], "y": grid["label"]}).join(
+            pd.DataFrame(probs, columns=range(len(eras)))).groupby("tape")
+        tape_right = (tapes[list(range(len(eras)))].mean().to_numpy().argmax(1) == tapes["y"].first().to_numpy())
+        summaries.append(json.loads((sub_dir / "summary.json").read_text()))
+        rows.append({"candidate": c.name, **c.varied, "val_log_loss": balanced_log_loss(probs, grid["label"], len(eras)),
+                     "val_clip_accuracy": float((probs.argmax(1) == grid["label"]).mean()),
+                     "val_tape_accuracy": float(tape_right.mean()), "best_epoch": summaries[-1]["best_epoch"],
+                     "epochs_run": summaries[-1]["epochs_run"]})
+    table = pd.DataFrame(rows)
+    best = choose(table)
+    table["chosen"] = np.arange(len(table)) == best
+    chosen = cands[best]
+    log.info("chosen on the validation part: %s (balanced validation log-loss %.4f)", _values(chosen),
+             table.loc[best, "val_log_loss"])
+    best_dir = run_dir / "tuning" / chosen.name
+    atomic_write_text(run_dir / "tuning.csv", table.to_csv(index=False))
+    for name in ("history.csv", "model.keras"):  # the model last: it marks the run finished for make
+        atomic_save(run_dir / name, lambda tmp, src=best_dir / name: shutil.copyfile(src, tmp))
+    summary = summaries[best] | {"tuning": {"candidates": len(cands), "chosen": chosen.name,
+                                            "chosen_values": chosen.varied, "criterion": "balanced validation log-loss"},
+                                 "wall_s": round(time.time() - t0, 1)}
+    write_summary(run_dir, summary)
+    return TrainResult(run_dir=run_dir, model_path=run_dir / "model.keras", config=cfg, eras=eras, split=split,
+                       labels=data["labels"], summary=summary, resumed_after=0)
+
+
+def _values(c) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in c.varied.items()) or "the preset's settings"
