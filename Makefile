@@ -39,8 +39,11 @@ VAD         ?=
 SHARD_BYTES ?=
 MIN_SEGMENT ?=
 # --- train / score ---------------------------------------------------------------------
-RUN         ?= seed3s
+RUN         ?= jazzcnn
 PRESET      ?=
+HPARAMS     ?=
+TUNE        ?=
+TUNE_GRID   ?=
 CONFIG      ?=
 GROUP       ?=
 SPLIT       ?=
@@ -57,6 +60,7 @@ BANDLIMIT_HZ ?=
 # --- cross-validation ------------------------------------------------------------------
 CV_RUN      ?= crossval
 FOLDS       ?=
+COMPARE     ?=
 CROSSVAL_ARGS ?=
 RUNS_DIR    ?= runs$(DSDIR)
 REPORTS_DIR ?= reports$(DSDIR)
@@ -162,7 +166,8 @@ TRAIN_OPTS = $(call opt,--preset,$(PRESET)) $(call opt,--config,$(CONFIG)) $(cal
   $(call opt,--batch-size,$(BATCH_SIZE)) $(call opt,--learning-rate,$(LEARNING_RATE)) $(call opt,--seed,$(SEED)) \
   $(call opt,--max-examples,$(MAX_EXAMPLES)) $(call opt,--steps-per-epoch,$(STEPS_PER_EPOCH)) \
   $(call opt,--patience,$(PATIENCE)) $(call opt,--balance,$(BALANCE)) $(call opt,--bandlimit-hz,$(BANDLIMIT_HZ)) \
-  $(call opt,--classes,$(CLASSES))
+  $(call opt,--classes,$(CLASSES)) $(call opt,--hparams,$(HPARAMS)) $(call opt,--tune,$(TUNE)) \
+  $(call opt,--tune-grid,$(TUNE_GRID))
 
 # Training reruns when the shards or either manifest CSV change (relabelling), nothing upstream.
 # SPLIT=fixed (the data set's published split) is train's alone: crossval makes its own folds.
@@ -179,7 +184,8 @@ $(REPORT): $(MODEL) | venv
 # Cross-validation resumes by itself (finished folds are not trained again), so it always runs.
 crossval: $(SHARDS_DONE) | venv
 	$(JAZZCNN) crossval $(COMMON) --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(CV_RUN)) \
-	  --reports-dir $(call q,$(REPORTS_DIR)) $(call opt,--folds,$(FOLDS)) $(TRAIN_OPTS) $(CROSSVAL_ARGS)
+	  --reports-dir $(call q,$(REPORTS_DIR)) $(call opt,--folds,$(FOLDS)) $(call opt,--compare,$(COMPARE)) \
+	  $(TRAIN_OPTS) $(CROSSVAL_ARGS)
 
 predict: venv
 	$(JAZZCNN) predict --runs-dir $(call q,$(RUNS_DIR)) --run $(call q,$(RUN)) --audio $(call q,$(AUDIO))

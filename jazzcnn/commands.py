@@ -240,7 +240,14 @@ def run_presets(cfg) -> int:
         print(f"\nlayers of {r.name} (seed file {r.seed}):")
         with pd.option_context("display.max_rows", 500, "display.width", 250):
             print(layers.to_string(index=False))
-        print(f"\n{PRESETS[r.name].doc}")
+        p = PRESETS[r.name]
+        if p.hparams:
+            print("\nhyperparameters (--hparams NAME=VALUE,...): "
+                  + ", ".join(f"{k}={v:g}" for k, v in p.hparams.items()))
+        if p.tune:
+            print("chosen by validation unless fixed (--tune-grid replaces them): "
+                  + ", ".join(f"{k} in {{{', '.join(f'{x:g}' for x in v)}}}" for k, v in p.tune.items()))
+        print(f"\n{p.doc}")
     return EXIT_OK
 
 

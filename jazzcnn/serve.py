@@ -27,7 +27,7 @@ class ServeConfig:
     """The local predict page."""
 
     runs_dir: Path = setting(Path("runs"), "run folders live in RUNS_DIR/<run>")
-    run: str = setting("seed3s", "trained run whose model answers")
+    run: str = setting("jazzcnn", "trained run whose model answers")
     host: str = setting("127.0.0.1", "address to listen on; anything but loopback needs --allow-remote")
     port: int = setting(8000, "TCP port", ge=1, le=65535)
     allow_remote: bool = setting(False, "allow a non-loopback --host (the page has no authentication)")

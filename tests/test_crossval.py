@@ -14,7 +14,7 @@ from jazzcnn.train.bandlimit import bandlimit
 from jazzcnn.train.config import CrossvalConfig
 from jazzcnn.train.splits import SplitError, fold_split, make_folds
 
-SETTINGS = dict(folds=3, clip_seconds=1.0, epochs=2, batch_size=8, learning_rate=1e-3, bootstrap=200)
+SETTINGS = dict(preset="seed3s", folds=3, clip_seconds=1.0, epochs=2, batch_size=8, learning_rate=1e-3, bootstrap=200)
 
 
 def _cfg(data, root, **kw) -> CrossvalConfig:
@@ -32,7 +32,7 @@ def data(tmp_path_factory):
 def result(data, tmp_path_factory):
     from jazzcnn.train.crossval import crossval
 
-    return crossval(_cfg(data, tmp_path_factory.mktemp("cvrun")), verbose=0)
+    return crossval(_cfg(data, tmp_path_factory.mktemp("cvrun"), compare=["jazzcnn-lite"]), verbose=0)
 
 
 def test_folds_partition_the_tapes_by_group_reproducibly(data):
@@ -84,6 +84,32 @@ def test_metrics_have_baselines_with_the_models_keys_and_a_paired_test(result):
     for needle in ("CNN (`seed3s`)", "linear baseline", "majority baseline", "Exact McNemar", "## Per fold",
                    "Recording-technology control off", "too few tapes for an interval"):
         assert needle in md, needle
+
+
+def test_a_compared_preset_is_trained_on_the_same_folds_and_reported_beside_the_first(result):
+    m = result.metrics
+    other = m["compared"]["jazzcnn-lite"]
+    assert other["n_tapes"] == m["n_tapes"] and len(other["per_fold"]) == 3
+    for k in range(3):  # its own run folders, the same held-out tapes
+        mine = pd.read_csv(result.run_dir / f"fold-{k}" / "split.csv")
+        theirs = pd.read_csv(result.run_dir / "compare-jazzcnn-lite" / f"fold-{k}" / "split.csv")
+        pd.testing.assert_frame_equal(mine, theirs)
+        assert json.loads((result.run_dir / "compare-jazzcnn-lite" / f"fold-{k}" / "config.json").read_text())[
+            "clip_seconds"] == 3.0  # its own clip length
+    assert {"cnn_vs_linear", "jazzcnn-lite_vs_linear", "cnn_vs_jazzcnn-lite"} == set(m["comparison"])
+    assert other["hyperparameters"][0]["learning_rate"] == 1e-4
+    md = (result.report_dir / "report.md").read_text()
+    assert "| CNN (`jazzcnn-lite`) |" in md and "## CNN (seed3s) against CNN (jazzcnn-lite), on the same tapes" in md
+    assert "- `seed3s`: published settings; learning rate 0.001." in md
+
+
+def test_an_unknown_compared_preset_is_refused_before_training(data, tmp_path):
+    from jazzcnn.train.crossval import crossval
+    from jazzcnn.train.training import TrainError
+
+    with pytest.raises(TrainError, match="setting compare: unknown preset 'seed3'"):
+        crossval(_cfg(data, tmp_path, compare=["seed3"]), verbose=0)
+    assert not (tmp_path / "runs" / "crossval").exists()
 
 
 def test_baselines_agree_with_scikit_learn_computed_directly(result, data):

@@ -120,5 +120,5 @@ def test_config_file_trains(data, tmp_path, capsys):
     base = ["train", "--data-dir", str(data["data_dir"]), "--manifests-dir", str(data["manifests_dir"]),
             "--runs-dir", str(tmp_path / "runs")]
     conf = tmp_path / "c.json"
-    conf.write_text('{"epochs": 1, "clip_seconds": 1, "max_examples": 4, "batch_size": 2}')
+    conf.write_text('{"preset": "seed3s", "epochs": 1, "clip_seconds": 1, "max_examples": 4, "batch_size": 2}')
     assert cli_main(base + ["--config", str(conf)]) == 0

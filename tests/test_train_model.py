@@ -81,7 +81,8 @@ def test_group_by_artist(tmp_path):
 def test_config_file_under_flags_and_debug_config(tmp_path, capsys):
     data = write_synthetic(tmp_path, tapes_per_era=3, segments_per_tape=1, segment_seconds=1.5)
     conf = tmp_path / "c.json"
-    conf.write_text(json.dumps({"epochs": 1, "batch_size": 4, "clip_seconds": 1.0, "max_examples": 8, "seed": 7}))
+    conf.write_text(json.dumps({"preset": "seed3s", "epochs": 1, "batch_size": 4, "clip_seconds": 1.0, "max_examples": 8,
+                                "seed": 7}))
     rc = cli_main(["train", "--data-dir", str(data["data_dir"]), "--manifests-dir", str(data["manifests_dir"]),
                    "--runs-dir", str(tmp_path / "runs"), "--run", "cf", "--config", str(conf), "--batch-size", "2"])
     assert rc == 0

@@ -8,7 +8,10 @@ Read top to bottom, :func:`crossval` is the whole procedure:
 3. for each fold K: a validation part is carved out of the other folds by group
    (:func:`jazzcnn.train.splits.fold_split`); the CNN is trained on the rest with every training
    setting (``RUNS_DIR/<run>/fold-K``, a normal run folder, resumable; a finished fold is not
-   trained again); it predicts fold K's clips on the fixed grid;
+   trained again), its hyperparameters chosen on that validation part when the preset has
+   candidates (:mod:`jazzcnn.train.tuning`: nested, the test fold is never read); it predicts
+   fold K's clips on the fixed grid; every preset in ``compare`` likewise, on the same folds
+   (``RUNS_DIR/<run>/compare-<preset>/fold-K``);
 4. on the same folds and the same clips: the majority class (most training audio) and the
    linear baseline (:mod:`jazzcnn.train.baselines`: logistic regression on log-mel statistics,
    its C chosen on the fold's validation part);
@@ -33,7 +36,7 @@ import pandas as pd
 from jazzcnn.core.files import atomic_write_text
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 from jazzcnn.core.provenance import manifest_hashes, write_provenance
-from jazzcnn.core.settings import config_to_dict, fields_of, make_config
+from jazzcnn.core.settings import config_to_dict, fields_of, make_config, replace
 from jazzcnn.train.bandlimit import bandlimit
 from jazzcnn.train.baselines import LinearBaseline, logmel_stats, majority_proba, mel_settings_of
 from jazzcnn.train.config import CrossvalConfig, TrainConfig
@@ -41,8 +44,8 @@ from jazzcnn.train.data import PCM_SCALE
 from jazzcnn.train.metrics import evaluate, json_ready, mcnemar_exact, paired_bootstrap_difference
 from jazzcnn.train.models import PRESETS
 from jazzcnn.train.embeddings import MAX_POINTS, embedding_model, plot_embeddings, sample
-from jazzcnn.train.report import (control_line, interval_lines, summary_table, write_crossval_report,
-                                  write_evaluation_files)
+from jazzcnn.train.report import (comparison_names, control_line, interval_lines, model_names, summary_table,
+                                  write_crossval_report, write_evaluation_files)
 from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import is_complete, load_checked_model, load_run
 from jazzcnn.train.scoring import clip_frame, clip_grid, predict_grid, tape_info
@@ -102,6 +105,94 @@ def _features(reader, grid: dict, clip_samples: int, sample_rate: int, bandlimit
     return out
 
 
+#: How a tape's score is made from its clips', in the report's words.
+TAPE_SCORE = ("the mean of its clips' softmax probabilities (not of their log-probabilities: the study reads mean "
+              "softmax confidence, and a mean of probabilities is not dominated by a few clips the model is sure are "
+              "another era, such as leftover speech)")
+
+
+def _compare_config(cfg: CrossvalConfig, preset: str) -> CrossvalConfig:
+    """Settings of a preset trained for comparison: every shared setting of ``cfg``, its own clip length,
+    learning rate, hyperparameters and candidates."""
+    if preset not in PRESETS:
+        raise TrainError(f"setting compare: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return replace(cfg, preset=preset, clip_seconds=None, learning_rate=None, eval_hop_s=None, hparams=[],
+                   tune_grid=[], compare=[])
+
+
+def _cnn_folds(cfg: CrossvalConfig, root: Path, splits: list[pd.DataFrame], index: pd.DataFrame, shard_dir: Path,
+               eras: list[str], verbose: int, *, embeddings: bool = False):
+    """Train (or find trained) ``cfg.preset`` on every fold under ``root`` and predict each fold's held-out clips.
+
+    Returns
+    -------
+    frames : list of pd.DataFrame
+        Per fold, its clips' predictions (:func:`jazzcnn.train.scoring.clip_frame`, with ``fold``).
+    trained : list of int
+        Folds trained by this call.
+    revisions : list of str
+        Git revision each fold was trained at.
+    acts : list
+        Per fold ``(k, tapes, labels, activations)`` of a sample of held-out clips (``embeddings``).
+    """
+    resolved = resolve_config(cfg)
+    sr = resolved.sample_rate
+    clip_samples = int(round(resolved.clip_seconds * sr))
+    hop = int(round(resolved.eval_hop_s * sr))
+    cls = {e: i for i, e in enumerate(eras)}
+    frames, trained, revisions, acts = [], [], [], []
+    for k, split in enumerate(splits):
+        fold_cfg = _fold_config(cfg, root, k)
+        fold_dir = root / fold_cfg.run
+        what = f"{resolved.preset}, fold {k + 1} of {len(splits)}"
+        if is_complete(fold_dir, config=config_to_dict(fold_cfg), split=split):
+            log.info("%s: complete in %s, not trained again", what, fold_dir)
+        else:
+            log.info("%s: training on %d tapes (%d for validation), %d held out", what,
+                     int((split["split"] != "test").sum()), int((split["split"] == "val").sum()),
+                     int((split["split"] == "test").sum()))
+            train(fold_cfg, split=split, verbose=verbose)
+            trained.append(k)
+        run = load_run(fold_dir)
+        prov = run["dir"] / "provenance.json"
+        revisions.append(json.loads(prov.read_text()).get("git_revision", "unknown") if prov.exists() else "unknown")
+        test = split.loc[split["split"] == "test", ["identifier", "era"]]
+        reader, seg, grid, sub = clip_grid(index, shard_dir, dict(zip(test["identifier"], test["era"].map(cls))),
+                                           clip_samples, hop)
+        model = load_checked_model(run)
+        probs = predict_grid(model, reader, grid, clip_samples, cfg.predict_batch_size)
+        frames.append(clip_frame(grid, seg, sub, probs, eras, sr, reader.names).assign(fold=k))
+        if embeddings:  # the penultimate layer of this fold's model on its own held-out clips (a sample)
+            pick = sample(len(grid["label"]), limit=max(1, MAX_POINTS // len(splits)), seed=cfg.seed)
+            acts.append((k, grid["tape"][pick], grid["label"][pick],
+                         predict_grid(embedding_model(model), reader, {n: np.asarray(v)[pick] for n, v in grid.items()},
+                                      clip_samples, cfg.predict_batch_size)))
+    return frames, trained, revisions, acts
+
+
+def _fold_hyperparameters(root: Path, folds: int) -> list[dict]:
+    """Per fold, the learning rate and hyperparameters its model was trained with (from its summary)."""
+    out = []
+    for k in range(folds):
+        summary = json.loads((root / f"fold-{k}" / "summary.json").read_text())
+        out.append({"fold": k, "learning_rate": summary.get("learning_rate"),
+                    "hyperparameters": summary.get("hyperparameters", {}),
+                    "tuned": (summary.get("tuning") or {}).get("chosen_values")})
+    return out
+
+
+def _paired(a_ev: dict, b_ev: dict, info: pd.DataFrame, cfg: CrossvalConfig) -> dict:
+    """Exact McNemar test and (when intervals are given) paired bootstrap of two models' tape results."""
+    a = pd.Series(a_ev["tape_right"], index=a_ev["tape_ids"])
+    b = pd.Series(b_ev["tape_right"], index=b_ev["tape_ids"]).loc[a.index]
+    paired = None
+    if a_ev["intervals"] is not None:
+        paired = paired_bootstrap_difference(a.to_numpy(), b.to_numpy(), info.loc[a.index, "group"].to_numpy(),
+                                             info.loc[a.index, "y"].to_numpy(), n_resamples=cfg.bootstrap,
+                                             confidence=cfg.confidence, seed=cfg.seed)
+    return {"mcnemar": mcnemar_exact(a.to_numpy(), b.to_numpy()), "paired_bootstrap": paired}
+
+
 def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
     """Cross-validate the CNN and the baselines; see the module docstring for the steps.
 
@@ -130,6 +221,9 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
         raise TrainError("crossval makes its own folds by group; --split fixed (the published split) is for "
                          "`jazzcnn train`: run both and compare")
     resolved = resolve_config(cfg)
+    compare = {name: _compare_config(cfg, name) for name in cfg.compare}  # bad names fail before any training
+    for other in compare.values():
+        resolve_config(other)
     data = labelled_tapes(resolved)
     eras, labels, index = data["eras"], data["labels"], data["index"]
     folds = make_folds(data["usable"], group=cfg.group, folds=cfg.folds, seed=cfg.seed)
@@ -152,35 +246,20 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
         log.info("linear baseline: log-mel statistics of %d clips", len(grid_all["label"]))
         feats_all = _features(reader_all, grid_all, clip_samples, sr, cfg.bandlimit_hz, mel)
 
-    cnn, linear, majority, trained, revisions, chosen_c, acts = [], [], [], [], [], {}, []
-    for k in range(cfg.folds):
-        split = fold_split(folds, k, val_fraction=cfg.val_fraction, seed=cfg.seed)
-        fold_cfg = _fold_config(cfg, root, k)
-        fold_dir = root / fold_cfg.run
-        if is_complete(fold_dir, config=config_to_dict(fold_cfg), split=split):
-            log.info("fold %d of %d: complete in %s, not trained again", k + 1, cfg.folds, fold_dir)
-        else:
-            log.info("fold %d of %d: training on %d tapes (%d for validation), %d held out", k + 1, cfg.folds,
-                     int((split["split"] != "test").sum()), int((split["split"] == "val").sum()),
-                     int((split["split"] == "test").sum()))
-            train(fold_cfg, split=split, verbose=verbose)
-            trained.append(k)
-        run = load_run(fold_dir)
-        prov = run["dir"] / "provenance.json"
-        revisions.append(json.loads(prov.read_text()).get("git_revision", "unknown") if prov.exists() else "unknown")
+    # -- the CNN (and every preset to compare) on each fold ----------------------------------------
+    splits = [fold_split(folds, k, val_fraction=cfg.val_fraction, seed=cfg.seed) for k in range(cfg.folds)]
+    cnn, trained, revisions, acts = _cnn_folds(cfg, root, splits, index, shard_dir, eras, verbose, embeddings=True)
+    compared = {}
+    for name, other in compare.items():
+        compared[name] = _cnn_folds(other, root / f"compare-{name}", splits, index, shard_dir, eras, verbose)[0]
+
+    # -- baselines on the main preset's clips -------------------------------------------------
+    linear, majority, chosen_c = [], [], {}
+    for k, split in enumerate(splits):
         parts = {name: split.loc[split["split"] == name, ["identifier", "era"]] for name in ("train", "val", "test")}
         grids = {name: clip_grid(index, shard_dir, dict(zip(p["identifier"], p["era"].map(cls))), clip_samples, hop)
                  for name, p in parts.items()}
         reader, seg, grid, sub = grids["test"]
-        model = load_checked_model(run)
-        probs = predict_grid(model, reader, grid, clip_samples, cfg.predict_batch_size)
-        cnn.append(clip_frame(grid, seg, sub, probs, eras, sr, reader.names).assign(fold=k))
-        # the penultimate layer of this fold's model on its own held-out clips (a sample), for the report
-        pick = sample(len(grid["label"]), limit=max(1, MAX_POINTS // cfg.folds), seed=cfg.seed)
-        acts.append((k, grid["tape"][pick], grid["label"][pick],
-                     predict_grid(embedding_model(model), reader, {n: np.asarray(v)[pick] for n, v in grid.items()},
-                                  clip_samples, cfg.predict_batch_size)))
-        # baselines on the same clips
         train_lengths = index.merge(parts["train"], on="identifier").groupby("era")["length"].sum()
         maj = majority_proba({cls[e]: float(n) for e, n in train_lengths.items()}, len(eras), len(grid["label"]))
         majority.append(clip_frame(grid, seg, sub, maj, eras, sr, reader.names).assign(fold=k))
@@ -195,25 +274,29 @@ def crossval(cfg: CrossvalConfig, *, verbose: int = 2) -> CrossvalResult:
 
     opts = {"bootstrap": cfg.bootstrap, "confidence": cfg.confidence, "seed": cfg.seed}
     evs = {"cnn": evaluate(pd.concat(cnn, ignore_index=True), info, eras, **opts)}
+    for name, frames in compared.items():
+        evs[f"cnn:{name}"] = evaluate(pd.concat(frames, ignore_index=True), info, eras, **opts)
     if linear:
         evs["linear"] = evaluate(pd.concat(linear, ignore_index=True), info, eras, **opts)
     evs["majority"] = evaluate(pd.concat(majority, ignore_index=True), info, eras, **opts)
     metrics = json_ready(evs["cnn"]) | {
         "run": cfg.run, "folds": cfg.folds, "group": cfg.group, "preset": resolved.preset,
+        "hyperparameters": _fold_hyperparameters(root, cfg.folds),
         "bandlimit_hz": cfg.bandlimit_hz, "confidence": cfg.confidence,
+        "tape_score": TAPE_SCORE,
+        "compared": {name: json_ready(evs[f"cnn:{name}"]) | {"hyperparameters": _fold_hyperparameters(
+            root / f"compare-{name}", cfg.folds)} for name in compared},
         "baselines": {name: json_ready(evs[name]) for name in ("majority", "linear") if name in evs},
         "linear_baseline_C": chosen_c,
     }
-    if "linear" in evs:
-        a = pd.Series(evs["cnn"]["tape_right"], index=evs["cnn"]["tape_ids"])
-        b = pd.Series(evs["linear"]["tape_right"], index=evs["linear"]["tape_ids"]).loc[a.index]
-        paired = None
-        if evs["cnn"]["intervals"] is not None:
-            paired = paired_bootstrap_difference(a.to_numpy(), b.to_numpy(), info.loc[a.index, "group"].to_numpy(),
-                                                 info.loc[a.index, "y"].to_numpy(), n_resamples=cfg.bootstrap,
-                                                 confidence=cfg.confidence, seed=cfg.seed)
-        metrics["comparison"] = {"cnn_vs_linear": {"mcnemar": mcnemar_exact(a.to_numpy(), b.to_numpy()),
-                                                   "paired_bootstrap": paired}}
+    comparisons = {}
+    pairs = [("cnn", "linear", "cnn_vs_linear")] if "linear" in evs else []
+    pairs += [(f"cnn:{n}", "linear", f"{n}_vs_linear") for n in compared if "linear" in evs]
+    pairs += [("cnn", f"cnn:{n}", f"cnn_vs_{n}") for n in compared]
+    for a_key, b_key, label in pairs:
+        comparisons[label] = _paired(evs[a_key], evs[b_key], info, cfg)
+    if comparisons:
+        metrics["comparison"] = comparisons
 
     out = Path(cfg.reports_dir) / cfg.run
     out.mkdir(parents=True, exist_ok=True)
@@ -256,17 +339,17 @@ def _write_html(out: Path, cfg: CrossvalConfig, resolved: TrainConfig, metrics: 
         ys.append(grid_all["label"][pick])
         yrs.append(years.loc[grid_all["tape"][pick]].to_numpy(float))
     plot_embeddings(panels, ys, yrs, eras, out / "embeddings.png")
-    names = {"cnn": f"CNN ({resolved.preset})", "linear": "linear baseline", "majority": "majority baseline"}
+    names = model_names(resolved.preset, evs)
     per_fold = pd.DataFrame(evs["cnn"]["per_fold"])
-    for key in ("linear", "majority"):
-        if key in evs:
-            per_fold[f"{key}_tape_accuracy"] = pd.DataFrame(evs[key]["per_fold"])["tape_accuracy"].to_numpy()
+    for key in [k for k in evs if k != "cnn"]:
+        per_fold[f"{key.partition(':')[2] or key}_tape_accuracy"] = pd.DataFrame(evs[key]["per_fold"])["tape_accuracy"].to_numpy()
     notes = [line for line in interval_lines(evs["cnn"], f"folds by {cfg.group}") if line]
-    comp = metrics.get("comparison", {}).get("cnn_vs_linear")
-    if comp:
+    for label, comp in metrics.get("comparison", {}).items():
+        a, b = comparison_names(label, resolved.preset)
         mc = comp["mcnemar"]
-        notes.append(f"CNN against the linear baseline on the same tapes: {mc['a_only']} tapes right only for the CNN, "
-                     f"{mc['b_only']} only for the baseline; exact McNemar p = {mc['p_value']:.3g}.")
+        notes.append(f"{a} against {b} on the same tapes: {mc['a_only']} tapes right only for the first, "
+                     f"{mc['b_only']} only for the second; exact McNemar p = {mc['p_value']:.3g}.")
+    notes.append(f"A tape's score is {TAPE_SCORE}.")
     html = HtmlReport(
         title=f"Cross-validated era scores: {cfg.run}",
         intro=[f"{metrics['n_tapes']} labelled tapes in {cfg.folds} folds by {cfg.group}; each fold's model never saw "

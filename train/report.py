@@ -288,11 +288,44 @@ def write_report(out: Path, cfg, run: dict, metrics: dict, ev: dict, prov: dict,
     atomic_write_text(out / "report.md", "\n".join(md))
 
 
+def model_names(preset: str, evs: dict, *, markdown: bool = False) -> dict[str, str]:
+    """Display names of a cross-validation's models: ``cnn`` (the run's preset), ``cnn:<preset>`` (presets
+    compared on the same folds), ``linear`` and ``majority``; preset names in code style for Markdown."""
+    q = "`" if markdown else ""
+    names = {"linear": "linear baseline", "majority": "majority baseline"}
+    return {k: names.get(k, f"CNN ({q}{k.partition(':')[2] or preset}{q})") for k in evs}
+
+
+def comparison_names(label: str, preset: str) -> tuple[str, str]:
+    """The two models of a comparison key of ``metrics.json`` (``cnn_vs_linear``, ``seed3s_vs_linear``,
+    ``cnn_vs_seed3s``) in words."""
+    a, _, b = label.partition("_vs_")
+    word = lambda x: {"cnn": f"CNN ({preset})", "linear": "the linear baseline"}.get(x, f"CNN ({x})")  # noqa: E731
+    return word(a), word(b)
+
+
+def hyperparameter_lines(metrics: dict) -> list[str]:
+    """Markdown: the learning rate and hyperparameters each fold's model was trained with, and what tuning chose."""
+    lines = []
+    for preset, rows in [(metrics["preset"], metrics.get("hyperparameters") or [])] + [
+            (name, m.get("hyperparameters") or []) for name, m in (metrics.get("compared") or {}).items()]:
+        if not rows:
+            continue
+        tuned = [r for r in rows if r.get("tuned")]
+        hp = rows[0]["hyperparameters"]
+        fixed = ", ".join(f"{k}={v:g}" for k, v in hp.items() if not any(k in (r["tuned"] or {}) for r in tuned))
+        lines.append(f"- `{preset}`: " + (f"hyperparameters {fixed}; " if fixed else "published settings; ")
+                     + ("chosen per fold on that fold's validation part (never its test tapes): "
+                        + "; ".join(f"fold {r['fold']}: " + ", ".join(f"{k}={v:g}" for k, v in r["tuned"].items())
+                                    for r in tuned) if tuned else f"learning rate {rows[0]['learning_rate']:g}") + ".")
+    return ["## Models and their settings", "", *lines, ""] if lines else []
+
+
 def write_crossval_report(out: Path, cfg, metrics: dict, evs: dict[str, dict], folds: pd.DataFrame, prov: dict,
                           train_revisions: list[str], config: dict, manifests_dir: Path) -> None:
     """``report.md`` of a cross-validation: every tape predicted once, models and baselines side by side."""
     eras = metrics["eras"]
-    names = {"cnn": f"CNN (`{config.get('preset')}`)", "linear": "linear baseline", "majority": "majority baseline"}
+    names = model_names(config.get("preset"), evs, markdown=True)
     models = {names[k]: ev for k, ev in evs.items()}
     unit = f"folds by `{config.get('group')}`"
     md = [
@@ -301,29 +334,30 @@ def write_crossval_report(out: Path, cfg, metrics: dict, evs: dict[str, dict], f
         f"StratifiedGroupKFold: groups never split, stratified by era, seed {config.get('seed')}). Each fold's model "
         "was trained on the other folds (a validation part carved out of them by group, for early stopping) and "
         f"predicted its own fold: every tape below was predicted exactly once, by a model that never saw it. Clips of "
-        f"{config.get('clip_seconds'):g} s on a fixed grid; a tape's score is the mean of its clips' probabilities.", "",
+        f"{config.get('clip_seconds'):g} s on a fixed grid (each compared preset: its own clip length); a tape's score "
+        f"is {metrics.get('tape_score', 'the mean of its clips probabilities')}.", "",
         control_line(config), "",
         "## Summary", "", md_table(summary_table(models)), "",
         "The exact (Clopper-Pearson) interval of tape accuracy treats tapes as independent; with `GROUP=artist` "
         "tapes of one artist are not, so read it as a lower bound on the uncertainty.", "",
         *interval_lines(evs["cnn"], unit),
+        *hyperparameter_lines(metrics),
     ]
-    comp = metrics.get("comparison", {}).get("cnn_vs_linear")
-    if comp:
+    for label, comp in (metrics.get("comparison") or {}).items():
+        a, b = comparison_names(label, config.get("preset"))
         mc, pb = comp["mcnemar"], comp["paired_bootstrap"]
-        md += ["## CNN against the linear baseline, on the same tapes", "",
-               f"Tapes the CNN got right and the linear baseline wrong: {mc['a_only']}; the reverse: {mc['b_only']} "
+        md += [f"## {a} against {b}, on the same tapes", "",
+               f"Tapes the first got right and the second wrong: {mc['a_only']}; the reverse: {mc['b_only']} "
                f"(of {mc['n']}). Exact McNemar test: **p = {mc['p_value']:.3g}**.",
-               (f"Difference in tape accuracy (CNN - linear): {pb['difference']:+.3f}, "
+               (f"Difference in tape accuracy (first - second): {pb['difference']:+.3f}, "
                 f"{metrics['confidence']:.0%} paired bootstrap interval {_fmt_interval(pb['interval'])} "
                 f"(p = {pb['p_value']:.3g}, {pb['n_resamples']} resamples of groups within eras)." if pb else
                 "Paired bootstrap: too few groups per era for an interval."), ""]
     per_fold = pd.DataFrame(evs["cnn"]["per_fold"]).rename(columns={"tape_accuracy": "CNN tape acc.",
                                                                      "clip_accuracy": "CNN clip acc."})
-    for key in ("linear", "majority"):
-        if key in evs:
-            other = pd.DataFrame(evs[key]["per_fold"])
-            per_fold[f"{key} tape acc."] = other["tape_accuracy"].to_numpy()
+    for key in [k for k in evs if k != "cnn"]:
+        other = pd.DataFrame(evs[key]["per_fold"])
+        per_fold[f"{key.partition(':')[2] or key} tape acc."] = other["tape_accuracy"].to_numpy()
     spread = evs["cnn"]["fold_spread"]
     md += ["## Per fold", "", md_table(per_fold), "",
            f"CNN tape accuracy over the folds: mean {spread['tape_accuracy_mean']:.3f}, standard deviation "
@@ -334,7 +368,8 @@ def write_crossval_report(out: Path, cfg, metrics: dict, evs: dict[str, dict], f
         md += [f"The linear baseline's Spearman rho on the same tapes: {rho['rho']:.3f} (p = {rho['p_value']:.3g}).", ""]
     md += commentary_section(manifests_dir, folds.assign(split="test"), "test")
     md += provenance_lines(prov, train_revisions, config)
-    md += ["Files: metrics.json (the CNN's scores, `baselines` with the same keys, `comparison`, `per_fold`), folds.csv, "
+    md += ["Files: metrics.json (the CNN's scores, `compared` and `baselines` with the same keys, `comparison`, "
+           "`per_fold`, `hyperparameters`), folds.csv, "
            "clip_predictions.csv and tape_predictions.csv (one row per tape, with its fold; the CNN's), "
            "baseline_tape_predictions.csv, confidence_matrix.csv, confusion_*.csv, per_era_*.csv, provenance.json.", ""]
     atomic_write_text(out / "report.md", "\n".join(md))
