@@ -95,6 +95,14 @@ def test_a_tuned_run_chooses_on_its_validation_tapes_and_publishes_that_candidat
         probs = predict_grid(model, reader, grid, 16000, 8)
         assert balanced_log_loss(probs, grid["label"], 3) == pytest.approx(table["val_log_loss"][k], rel=1e-5)
     assert run["config"]["preset"] == "jazzcnn"
+    from jazzcnn.train.config import ScoreConfig
+    from jazzcnn.train.scoring import score
+
+    scored = score(ScoreConfig(runs_dir=tmp_path, run="tuned", reports_dir=tmp_path / "reports", bootstrap=0))
+    assert scored.metrics["preset"] == "jazzcnn" and scored.metrics["tuning"]["chosen"] == f"candidate-{best}"
+    lr = table["learning_rate"][best]
+    assert (f"Model: preset `jazzcnn`, learning rate {lr:g}, hyperparameters width=32, dropout=0.5" in
+            (scored.report_dir / "report.md").read_text())
 
     # Rerunning the same command trains no candidate again and publishes the same model.
     stamps = {k: (run_dir / "tuning" / f"candidate-{k}" / "model.keras").stat().st_mtime_ns for k in range(2)}

@@ -38,6 +38,8 @@ def test_files_exist(report):
     for img in re.findall(r"\]\(([^)]+\.png)\)", md):
         assert (out / img).exists(), img
     assert "git revision" in md and "tracks.csv sha256" in md and "Spearman" in md
+    assert "Model: preset `seed3s`, learning rate 0.001 (published settings)." in md
+    assert "A tape's score is the mean of its clips' softmax probabilities" in md
 
 
 def test_numbers_agree(report):

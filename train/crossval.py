@@ -44,8 +44,8 @@ from jazzcnn.train.data import PCM_SCALE
 from jazzcnn.train.metrics import evaluate, json_ready, mcnemar_exact, paired_bootstrap_difference
 from jazzcnn.train.models import PRESETS
 from jazzcnn.train.embeddings import MAX_POINTS, embedding_model, plot_embeddings, sample
-from jazzcnn.train.report import (comparison_names, control_line, interval_lines, model_names, summary_table,
-                                  write_crossval_report, write_evaluation_files)
+from jazzcnn.train.report import (TAPE_SCORE, comparison_names, control_line, interval_lines, model_names,
+                                  summary_table, write_crossval_report, write_evaluation_files)
 from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import is_complete, load_checked_model, load_run
 from jazzcnn.train.scoring import clip_frame, clip_grid, predict_grid, tape_info
@@ -103,12 +103,6 @@ def _features(reader, grid: dict, clip_samples: int, sample_rate: int, bandlimit
         x = reader.fetch(grid["shard"][sl], grid["start"][sl], grid["valid"][sl], clip_samples).astype(np.float32) * PCM_SCALE
         out[sl] = logmel_stats(bandlimit(x, sample_rate, bandlimit_hz) if bandlimit_hz else x, mel)
     return out
-
-
-#: How a tape's score is made from its clips', in the report's words.
-TAPE_SCORE = ("the mean of its clips' softmax probabilities (not of their log-probabilities: the study reads mean "
-              "softmax confidence, and a mean of probabilities is not dominated by a few clips the model is sure are "
-              "another era, such as leftover speech)")
 
 
 def _compare_config(cfg: CrossvalConfig, preset: str) -> CrossvalConfig:

@@ -271,7 +271,8 @@ def write_report(out: Path, cfg, run: dict, metrics: dict, ev: dict, prov: dict,
         "",
         "> One split says as much about which tapes fell where as about the eras. For figures one can "
         "cite, run `make crossval`: every tape predicted once, out of fold, beside a majority and a linear baseline.",
-        "", control_line(tc), "",
+        "", control_line(tc), "", *model_lines(run.get("summary") or {}, tc),
+        f"A tape's score is {TAPE_SCORE}.", "",
         "## Summary", "", md_table(summary_table(models)), "",
         "The exact (Clopper-Pearson) interval of tape accuracy treats tapes as independent.", "",
         *interval_lines(ev, f"split by `{tc.get('group')}`"),
@@ -286,6 +287,25 @@ def write_report(out: Path, cfg, run: dict, metrics: dict, ev: dict, prov: dict,
     md += ["Files: metrics.json, confidence_matrix.csv, confidence_by_diagonal.csv, confusion_clip.csv, confusion_tape.csv, "
            "per_era_clip.csv, per_era_tape.csv, clip_predictions.csv, tape_predictions.csv, provenance.json.", ""]
     atomic_write_text(out / "report.md", "\n".join(md))
+
+
+#: How a tape's score is made from its clips', in the reports' words.
+TAPE_SCORE = ("the mean of its clips' softmax probabilities (not of their log-probabilities: the study reads mean "
+              "softmax confidence, and a mean of probabilities is not dominated by a few clips the model is sure are "
+              "another era, such as leftover speech)")
+
+
+def model_lines(summary: dict, config: dict) -> list[str]:
+    """Markdown: the preset, learning rate and hyperparameters a run's model was trained with, and any tuning."""
+    hp = summary.get("hyperparameters") or {}
+    tuning = summary.get("tuning")
+    line = (f"Model: preset `{config.get('preset')}`, learning rate {summary.get('learning_rate', config.get('learning_rate')):g}"
+            + (", hyperparameters " + ", ".join(f"{k}={v:g}" for k, v in hp.items()) if hp else " (published settings)"))
+    if tuning:
+        line += (f"; {', '.join(f'{k}={v:g}' for k, v in tuning['chosen_values'].items())} chosen among "
+                 f"{tuning['candidates']} candidates by {tuning['criterion']} on the validation tapes (tuning.csv in the "
+                 "run folder)")
+    return [line + ".", ""]
 
 
 def model_names(preset: str, evs: dict, *, markdown: bool = False) -> dict[str, str]:

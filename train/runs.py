@@ -134,7 +134,8 @@ def load_run(run_dir: Path) -> dict:
     Returns
     -------
     dict
-        ``dir``, ``config``, ``classes``, ``split`` and ``labels`` (DataFrames), ``data_dir`` and
+        ``dir``, ``config``, ``classes``, ``split`` and ``labels`` (DataFrames), ``summary`` (empty
+        while training is unfinished), ``data_dir`` and
         ``manifests_dir`` (absolute :class:`Path`, from ``inputs.json``; for runs trained before it
         existed, the config's paths, resolved from the current folder).
 
@@ -153,6 +154,8 @@ def load_run(run_dir: Path) -> dict:
         out["split"] = pd.read_csv(run_dir / "split.csv", dtype={"identifier": str, "artist": str, "group": str},
                                    keep_default_na=False)
         out["labels"] = pd.read_csv(run_dir / "labels.csv", dtype={"identifier": str, "artist": str}, keep_default_na=False)
+        summary_path = run_dir / "summary.json"  # written when training finished
+        out["summary"] = json.loads(summary_path.read_text()) if summary_path.exists() else {}
         inputs_path = run_dir / "inputs.json"
         inputs = json.loads(inputs_path.read_text()) if inputs_path.exists() else {
             k: out["config"].get(k, default) for k, default in (("data_dir", "data"), ("manifests_dir", "manifests"))}

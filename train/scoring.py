@@ -53,7 +53,7 @@ from jazzcnn.train.config import ScoreConfig
 from jazzcnn.train.data import ShardReader, eval_dataset, grid_clips, load_shard_index, segments_for
 from jazzcnn.train.metrics import (bootstrap_intervals, by_diagonal, classification_metrics, clopper_pearson,  # noqa: F401
                                    confidence_matrix, evaluate, expected_era_index, spearman)
-from jazzcnn.train.report import curves_plot, write_evaluation_files, write_report
+from jazzcnn.train.report import TAPE_SCORE, curves_plot, write_evaluation_files, write_report
 from jazzcnn.train.report_html import HtmlReport, write_html_report
 from jazzcnn.train.runs import RunError, ScoreError, load_checked_model, load_run, read_history  # noqa: F401
 
@@ -205,6 +205,9 @@ def score(cfg: ScoreConfig) -> ScoreResult:
         "intervals": ev["intervals"], "interval_note": ev["interval_note"], "groups_per_era": ev["groups_per_era"],
         "bandlimit_hz": run["config"].get("bandlimit_hz"),
         "split_kind": run["config"].get("split", "grouped"),
+        "preset": run["config"].get("preset"), "learning_rate": run["summary"].get("learning_rate"),
+        "hyperparameters": run["summary"].get("hyperparameters", {}), "tuning": run["summary"].get("tuning"),
+        "tape_score": TAPE_SCORE,
     }
 
     # -- write --------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ def score(cfg: ScoreConfig) -> ScoreResult:
     from jazzcnn.train.baselines import logmel_stats, mel_settings_of
     from jazzcnn.train.embeddings import embedding_model, plot_embeddings, sample
     from jazzcnn.train.models import PRESETS
-    from jazzcnn.train.report import control_line, interval_lines, summary_table
+    from jazzcnn.train.report import control_line, interval_lines, model_lines, summary_table
 
     pick = sample(len(clips), seed=cfg.seed)
     sub_grid = {k: np.asarray(v)[pick] for k, v in grid.items()}
@@ -245,7 +248,8 @@ def score(cfg: ScoreConfig) -> ScoreResult:
         intro=[f"{metrics['n_test_tapes']} held-out tapes, {metrics['n_test_clips']} clips of {clip_samples / sr:g} s "
                f"(preset {run['config'].get('preset')}, split by {run['config'].get('group')}). None of these tapes was "
                "used for training or early stopping. For figures one can cite, run make crossval.",
-               control_line(run["config"]).replace("**", "").replace("`", "")],
+               control_line(run["config"]).replace("**", "").replace("`", ""),
+               model_lines(run["summary"], run["config"])[0].replace("`", "")],
         summary=summary_table(models), notes=[line for line in interval_lines(ev, "split groups") if line],
         evaluation=ev, eras=eras, clips=clips, shard_dir=data_dir / "shards", sample_rate=sr,
         provenance=[f"git revision (scoring): {prov['git_revision']}", f"model sha256: {prov.get('model_sha256')}",
