@@ -26,7 +26,9 @@ track) fills the ``label`` column instead, and :func:`tape_label` is its rule.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,11 +78,16 @@ COMMENTARY_COLUMNS = ["identifier", "file", "start_s", "end_s", "reason"]
 #: status and error. Files processed before a reason existed have that column blank.
 SUMMARY_COLUMNS = [
     "identifier", "file", "duration_s", "kept_s", "removed_s", "speech_s", "speech_over_music_s", "silence_s", "head_s",
-    "tail_s", "short_s", "segments", "status", "error",
+    "tail_s", "override_s", "short_s", "segments", "status", "error",
 ]
 #: Summary columns added after the first release: an older ``commentary_summary.csv`` without them
 #: still reads (they come back blank).
-LATER_SUMMARY_COLUMNS = ["speech_over_music_s"]
+LATER_SUMMARY_COLUMNS = ["speech_over_music_s", "override_s"]
+#: ``commentary_overrides.csv`` (written by the user, read by preprocess): a span [s] of one file to
+#: ``keep`` as music or ``remove`` whatever the automatic cut decided; an optional ``note`` column
+#: is for the user's own words.
+OVERRIDE_COLUMNS = ["identifier", "file", "start_s", "end_s", "action"]
+OVERRIDE_ACTIONS = ("keep", "remove")
 
 
 
@@ -730,3 +737,71 @@ def read_commentary(path: Path, *, summary: bool = False) -> pd.DataFrame:
             raise ManifestError(f"{path}, line {line_of(df, i)}: {col} {df[col].iloc[i]!r} is not a number")
         df[col] = values
     return df
+
+
+def load_commentary_overrides(path: Path) -> dict[tuple[str, str], list[tuple[float, float, str]]]:
+    """Read ``commentary_overrides.csv``: the user's corrections of the commentary cut.
+
+    Parameters
+    ----------
+    path : Path
+        CSV with columns ``identifier, file, start_s, end_s, action`` (and any others, such as
+        ``note``, ignored); times in seconds of the original file; ``action`` is ``keep`` (this
+        span is music: keep it) or ``remove`` (cut it, reason ``override``).
+
+    Returns
+    -------
+    dict
+        ``(identifier, file) -> [(start_s, end_s, action), ...]`` sorted by start; empty when the
+        file does not exist (it is optional).
+
+    Raises
+    ------
+    ManifestError
+        Malformed CSV, a missing column, a blank identifier or file, a time that is not a number,
+        a negative start, an end not after its start, an unknown action, or a ``keep`` and a
+        ``remove`` span of one file that overlap (both lines named).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    df = read_csv_table(path, required=OVERRIDE_COLUMNS, what="commentary overrides")
+    out: dict[tuple[str, str], list[tuple[float, float, str, int]]] = {}
+    for i, r in enumerate(df.itertuples(index=False)):
+        where = f"{path}, line {line_of(df, i)}"
+        ident, file = str(r.identifier).strip(), str(r.file).strip()
+        if not ident or not file:
+            raise ManifestError(f"{where}: identifier and file must not be blank")
+        times = []
+        for col in ("start_s", "end_s"):
+            value = getattr(r, col)
+            try:
+                times.append(float(value))
+            except ValueError:
+                raise ManifestError(f"{where}: {col} {value!r} is not a number of seconds") from None
+        start, end = times
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0:
+            raise ManifestError(f"{where}: start_s must be a time in the file (0 or more), got {r.start_s!r}")
+        if end <= start:
+            raise ManifestError(f"{where}: end_s {r.end_s!r} is not after start_s {r.start_s!r}")
+        action = str(r.action).strip().lower()
+        if action not in OVERRIDE_ACTIONS:
+            raise ManifestError(f"{where}: action must be one of {', '.join(OVERRIDE_ACTIONS)}, got {r.action!r}")
+        out.setdefault((ident, file), []).append((start, end, action, line_of(df, i)))
+    for (ident, file), spans in out.items():
+        spans.sort()
+        for i, a in enumerate(spans):
+            for c in spans[i + 1:]:  # sorted by start: the first that starts after a's end ends the search
+                if c[0] >= a[1]:
+                    break
+                if c[2] != a[2]:
+                    raise ManifestError(f"{path}, lines {a[3]} and {c[3]}: a keep and a remove span of {ident}/{file} "
+                                        f"overlap ({a[0]:g}-{a[1]:g} s and {c[0]:g}-{c[1]:g} s)")
+    return {k: [(a, b, act) for a, b, act, _ in v] for k, v in out.items()}
+
+
+def overrides_digest(spans: list[tuple[float, float, str]]) -> str:
+    """SHA-256 of one file's override spans (``""`` for none): a change redoes that file only."""
+    if not spans:
+        return ""
+    return hashlib.sha256(json.dumps([[round(a, 6), round(b, 6), act] for a, b, act in spans]).encode()).hexdigest()

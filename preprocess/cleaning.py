@@ -11,6 +11,7 @@ config.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from jazzcnn.preprocess.audio import AudioError, decode_int16
 from jazzcnn.preprocess.vad import FRAME, SPEECH, SPEECH_OVER_MUSIC, frame_analysis, rescore_onsets, runs, speech_labels
 
 #: Removal reasons, in increasing priority where two apply to the same frame.
-REASONS = ("silence", "speech", "speech_over_music", "head", "tail", "short")
+#: ``override`` is a span the user removes in ``manifests/commentary_overrides.csv``.
+REASONS = ("silence", "speech", "speech_over_music", "head", "tail", "override", "short")
 #: The reasons that are Niven's commentary.
 SPEECH_REASONS = ("speech", "speech_over_music")
 
@@ -101,7 +103,8 @@ def _frames(seconds: float, sample_rate: int, up: bool = True) -> int:
     return int(np.ceil(n - 1e-9)) if up else int(np.floor(n + 1e-9))
 
 
-def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = None, **overrides) -> CleanResult:
+def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = None,
+                      corrections: Sequence[tuple[float, float, str]] = (), **overrides) -> CleanResult:
     """Cut speech, long silence, head/tail trims and too-short leftovers from a 16 kHz signal.
 
     Parameters
@@ -110,6 +113,13 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
         int16, shape ``(n,)``, mono at ``sample_rate`` (16000 Hz, the rate silero-vad was trained at).
     options : CleaningOptions, optional
         All settings at once (default: :class:`CleaningOptions`'s defaults).
+    corrections : sequence of (float, float, str)
+        The user's word on this file, ``(start_s, end_s, action)`` [s] from
+        ``commentary_overrides.csv`` (:func:`jazzcnn.acquire.manifests.load_commentary_overrides`):
+        ``keep`` keeps every frame the span touches whatever was detected there (silence, speech,
+        trims), ``remove`` cuts them with reason ``override``. Applied before the short-segment
+        rule, so a kept span that is shorter than ``min_segment_s`` with no music beside it is
+        still dropped (``short``): no clip could be cut from it.
     **overrides
         Any field of :class:`CleaningOptions` by name, e.g. ``trim_head_s=300``. Decisions are made
         per 32 ms frame, so cut positions are multiples of 512 samples (except the file end).
@@ -124,7 +134,8 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
     AudioError
         ``empty`` for no samples, ``silent`` when every frame is below ``silence_db``.
     ValueError
-        If ``sample_rate`` is not 16000 while ``vad`` is on.
+        If ``sample_rate`` is not 16000 while ``vad`` is on, or a correction's action is neither
+        ``keep`` nor ``remove``.
     TypeError
         An unknown option name.
     """
@@ -169,6 +180,11 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
         label[:_frames(cfg.trim_head_s, sr)] = 1 + REASONS.index("head")
     if cfg.trim_tail_s > 0:
         label[_frames(max(0.0, n / sr - cfg.trim_tail_s), sr, up=False):] = 1 + REASONS.index("tail")
+    for start_s, end_s, action in corrections:
+        if action not in ("keep", "remove"):
+            raise ValueError(f"correction action must be 'keep' or 'remove', got {action!r}")
+        span = slice(_frames(start_s, sr, up=False), _frames(end_s, sr))
+        label[span] = 0 if action == "keep" else 1 + REASONS.index("override")
     min_seg = cfg.min_segment_s * sr
     result = CleanResult(duration_s=n / sr)
     for s, e in runs(label == 0):
@@ -187,7 +203,8 @@ def remove_commentary(audio: np.ndarray, *, options: CleaningOptions | None = No
     return result
 
 
-def clean_audio(path: Path, *, options: CleaningOptions | None = None, **overrides) -> CleanResult:
+def clean_audio(path: Path, *, options: CleaningOptions | None = None,
+                corrections: Sequence[tuple[float, float, str]] = (), **overrides) -> CleanResult:
     """Decode any audio file and remove commentary: the whole per-file work of the stage.
 
     ``jazzcnn preprocess`` runs this on every file; ``jazzcnn predict`` runs it on the user's file
@@ -199,6 +216,8 @@ def clean_audio(path: Path, *, options: CleaningOptions | None = None, **overrid
         WAV, FLAC, Ogg Vorbis or MP3 file; any rate, mono or stereo.
     options : CleaningOptions, optional
         All settings at once (default: :class:`CleaningOptions`'s defaults).
+    corrections : sequence of (float, float, str)
+        The user's keep/remove spans of this file [s] (see :func:`remove_commentary`).
     **overrides
         Any field of :class:`CleaningOptions` by name (see :func:`remove_commentary`).
 
@@ -218,6 +237,6 @@ def clean_audio(path: Path, *, options: CleaningOptions | None = None, **overrid
     cfg = _options(options, overrides)
     audio = decode_int16(Path(path), cfg.sample_rate, cfg.block_s, cfg.resample_quality)
     try:
-        return remove_commentary(audio, options=cfg)
+        return remove_commentary(audio, options=cfg, corrections=corrections)
     except AudioError as e:
         raise AudioError(e.kind, f"{path}: {str(e).split(': ', 1)[1]}") from None

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from jazzcnn.acquire.manifests import read_dataset_info
+from jazzcnn.acquire.manifests import load_commentary_overrides, overrides_digest, read_dataset_info
 from jazzcnn.acquire.validate import selected_rows
 from jazzcnn.core.files import ensure_writable
 from jazzcnn.core.paths import DataPaths, ManifestPaths
@@ -37,7 +37,7 @@ from jazzcnn.preprocess.audit import AuditResult, write_audit
 from jazzcnn.preprocess.cleaning import REASONS, SPEECH_REASONS, CleaningOptions, clean_audio
 from jazzcnn.preprocess.config import PreprocessConfig
 from jazzcnn.core.settings import replace
-from jazzcnn.preprocess.shards import CheckReport, ShardStore
+from jazzcnn.preprocess.shards import CheckReport, ShardStore, with_corrections
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,12 @@ def _process_task(task: tuple) -> dict:
     """Worker: clean one file. Never raises for bad input; the failure is part of the result.
 
     ``task`` is ``(identifier, file, path, expected_size [bytes] or None, options)``, optionally
-    followed by the expected duration [s] (data sets that state it; None: not checked).
+    followed by the expected duration [s] (data sets that state it; None: not checked) and the
+    user's corrections of this file (``commentary_overrides.csv``).
     """
     identifier, file, path, expected_size, options, *rest = task
     expected_s = rest[0] if rest else None
+    corrections = rest[1] if len(rest) > 1 else ()
     path = Path(path)
     t0 = time.perf_counter()
     out = {"identifier": identifier, "file": file, "path": str(path), "segments": [], "removed": [],
@@ -120,7 +122,7 @@ def _process_task(task: tuple) -> dict:
     try:
         if expected_size and path.exists() and path.stat().st_size < expected_size:
             raise AudioError("truncated", f"{path}: {path.stat().st_size} bytes, tracks.csv says {expected_size}")
-        res = clean_audio(path, options=options)
+        res = clean_audio(path, options=options, corrections=corrections)
         if expected_s and res.duration_s < SHORT_FRACTION * expected_s and res.duration_s < expected_s - SHORT_BY_S:
             raise AudioError("truncated", f"{path}: {res.duration_s:.1f} s of audio, tracks.csv says {expected_s:g} s")
         out.update(segments=res.segments, removed=res.removed, duration_s=res.duration_s)
@@ -309,17 +311,23 @@ def _run(cfg: PreprocessConfig, tracks: pd.DataFrame, store: ShardStore, result:
     # Durations are checked where the data set states each file's own: FMA's metadata does (the
     # Niven collection's lengths are the archive's estimates, GTZAN's a nominal 30 s).
     check_duration = read_dataset_info(cfg.manifests_dir).dataset == "fma"
+    corrections_csv = ManifestPaths(cfg.manifests_dir).commentary_overrides
+    corrections = load_commentary_overrides(corrections_csv)
+    known = set(zip(tracks["identifier"], tracks["file"]))
+    for ident, file in sorted(set(corrections) - known):
+        log.warning("%s: %s/%s is not among the selected files; its rows are not used", corrections_csv, ident, file)
     tasks, fps = [], []
     for r in tracks.itertuples(index=False):
         path = audio_dir / r.identifier / r.file
-        fp = fingerprint(path)
+        spans = corrections.get((r.identifier, r.file), [])
+        # The fingerprint carries the digest of the file's corrections: a file is redone when its
+        # rows in commentary_overrides.csv change, and no other file is.
+        fp = with_corrections(fingerprint(path), overrides_digest(spans))
         if store.is_done(r.identifier, r.file, fp):
             continue
         size = None if pd.isna(r.size_bytes) else int(r.size_bytes)
-        task = (r.identifier, r.file, str(path), size, options)
-        if check_duration and not pd.isna(r.duration_s):
-            task += (float(r.duration_s),)
-        tasks.append(task)
+        expected_s = float(r.duration_s) if check_duration and not pd.isna(r.duration_s) else None
+        tasks.append((r.identifier, r.file, str(path), size, options, expected_s, spans))
         fps.append(fp)
     result.already_done = len(tracks) - len(tasks)
     result.failed_before = sum(r["status"] == "failed" for r in store.done.values())

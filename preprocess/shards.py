@@ -562,9 +562,14 @@ class ShardStore:
                 for k, e in self.state.entries.items()}
 
     def is_done(self, identifier: str, file: str, fingerprint: str) -> bool:
-        """True if the file was committed ``ok``, or committed ``failed`` and has not changed since."""
+        """True if the file was committed ``ok`` with the same commentary corrections, or committed
+        ``failed`` and has not changed since (see :func:`with_corrections`)."""
         e = self.state.entries.get((identifier, file))
-        return e is not None and (e.status == "ok" or e.fingerprint == fingerprint)
+        if e is None:
+            return False
+        if e.status == "ok":
+            return corrections_digest(e.fingerprint) == corrections_digest(fingerprint)
+        return e.fingerprint == fingerprint
 
     def add(self, identifier: str, file: str, fingerprint: str, segments: list[tuple[float, np.ndarray]],
             commentary: list[dict], summary: dict, failure: dict | None) -> None:
@@ -644,6 +649,31 @@ class ShardStore:
             self._part.close()
             (self.dir / (shard_name(self.next_shard) + ".part")).unlink(missing_ok=True)
         self._reset_pending()
+
+
+def with_corrections(fingerprint: str, digest: str) -> str:
+    """A file's fingerprint with the digest of its commentary corrections appended.
+
+    Parameters
+    ----------
+    fingerprint : str
+        ``size:mtime_ns`` of the input (or ``missing``/``retry``).
+    digest : str
+        :func:`jazzcnn.acquire.manifests.overrides_digest` of the file's rows in
+        ``commentary_overrides.csv``; ``""`` when it has none (the fingerprint is unchanged, so
+        folders written before corrections existed stay done).
+
+    Returns
+    -------
+    str
+        ``fingerprint|corrections:<digest>``, or ``fingerprint``.
+    """
+    return f"{fingerprint}|corrections:{digest}" if digest else fingerprint
+
+
+def corrections_digest(fingerprint: str) -> str:
+    """The corrections digest a fingerprint carries (``""`` for none); see :func:`with_corrections`."""
+    return fingerprint.partition("|corrections:")[2]
 
 
 def _json_default(value):

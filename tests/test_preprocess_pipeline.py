@@ -526,3 +526,47 @@ def test_workers_end_when_the_parent_is_killed(collection, tmp_path):
     while any(_alive(w) for w in workers) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers), "workers lived on after their parent was killed"
+
+
+def test_commentary_overrides_redo_that_file_only(reference, tmp_path, capsys, monkeypatch):
+    """A span the user marks keep is kept, one marked remove is cut; no other file is redone."""
+    root = _copy(reference, tmp_path / "c")
+    com = pd.read_csv(root / "manifests" / "commentary.csv")
+    mine = com[(com.identifier == "tape-a") & (com.file == "a1.mp3") & (com.reason == "speech")].iloc[0]
+    idx_before = load_index(root / "data" / "shards")
+    (root / "manifests" / "commentary_overrides.csv").write_text(
+        "identifier,file,start_s,end_s,action,note\n"
+        f"tape-a,a1.mp3,{mine.start_s},{mine.end_s},keep,it is music to me\n"
+        "tape-a,a1.mp3,12.0,16.0,remove,\n")
+    real, calls = pipeline._process_task, []
+
+    def record(task):
+        calls.append(task[:2])
+        return real(task)
+
+    monkeypatch.setattr(pipeline, "_process_task", record)
+    assert run_preprocess(_cfg(root)) == 0
+    assert calls == [("tape-a", "a1.mp3")]
+    com = pd.read_csv(root / "manifests" / "commentary.csv")
+    a1 = com[(com.identifier == "tape-a") & (com.file == "a1.mp3")]
+    # The kept span is no longer cut by anything; the removed one is cut as "override".
+    assert not ((a1.start_s < mine.end_s) & (a1.end_s > mine.start_s)).any()
+    ovr = a1[a1.reason == "override"]
+    assert len(ovr) == 1 and abs(ovr.start_s.iloc[0] - 12.0) < 0.04 and abs(ovr.end_s.iloc[0] - 16.0) < 0.04
+    idx = load_index(root / "data" / "shards")
+    seg = idx[(idx.identifier == "tape-a") & (idx.file == "a1.mp3")]
+    assert seg.start_s.min() <= mine.start_s + 1e-6
+    others = lambda d: d[~((d.identifier == "tape-a") & (d.file == "a1.mp3"))].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(others(idx), others(idx_before))
+    summ = pd.read_csv(root / "manifests" / "commentary_summary.csv").set_index(["identifier", "file"])
+    assert abs(summ.loc[("tape-a", "a1.mp3"), "override_s"] - 4.0) < 0.1
+    # Unchanged overrides: nothing to do; a malformed row is named by its line.
+    calls.clear()
+    capsys.readouterr()
+    assert run_preprocess(_cfg(root)) == 0 and calls == []
+    assert "nothing to do" in capsys.readouterr().out
+    with open(root / "manifests" / "commentary_overrides.csv", "a") as f:
+        f.write("tape-b,b1.flac,20,10,keep,\n")
+    assert run_preprocess(_cfg(root)) == 2
+    err = capsys.readouterr().err
+    assert "commentary_overrides.csv, line 4" in err and "not after start_s" in err and calls == []

@@ -72,6 +72,11 @@ class ManifestPaths:
         """``commentary_summary.csv``: seconds kept and removed per file."""
         return Path(self.root) / "commentary_summary.csv"
 
+    @property
+    def commentary_overrides(self) -> Path:
+        """``commentary_overrides.csv``: spans the user keeps or removes against the automatic cut."""
+        return Path(self.root) / "commentary_overrides.csv"
+
 
 def default_eras_csv() -> Path:
     """The ``eras.csv`` shipped with the package (the repository's ``manifests/eras.csv``).
