@@ -34,7 +34,9 @@ class DemoConfig:
     work_dir: Path = setting(Path("build/demo"), "everything the demo writes: manifests/, data/, runs/, reports/")
     tapes_per_era: int = setting(5, "generated tapes for each of the four eras", "tapes", ge=3, le=200)
     tape_seconds: float = setting(75.0, "length of each generated tape", "s", ge=20, le=3600)
-    epochs: int = setting(12, "training epochs of the short seed3s run", "epochs", ge=1)
+    preset: str = setting("seed3s", "network of the demo's runs: seed3s (the seed study's, the fastest CNN to train on "
+                                    "a CPU) or any other preset, e.g. jazzcnn (ours, about 3 times slower per clip)")
+    epochs: int = setting(12, "training epochs of the short training run", "epochs", ge=1)
     steps_per_epoch: int = setting(20, "training batches of 32 random clips per epoch", "batches", ge=1)
     crossval_folds: int = setting(3, "folds of the cross-validation run after the single split, by artist (the demo "
                                      "has 3 artists per era); 0 skips it", "folds", ge=0, le=3)
@@ -140,7 +142,7 @@ def run_demo(cfg: DemoConfig) -> int:
         _stage("validate", run_validate, ValidateConfig(**common))
         _stage("preprocess", run_preprocess, PreprocessConfig(workers=cfg.workers, audit_dir=work / "reports" / "commentary",
                                                               **common))
-        _stage("train", run_train, TrainConfig(runs_dir=work / "runs", run="demo", preset="seed3s",
+        _stage("train", run_train, TrainConfig(runs_dir=work / "runs", run="demo", preset=cfg.preset,
                                                epochs=cfg.epochs, steps_per_epoch=cfg.steps_per_epoch,
                                                seed=cfg.seed, **common))
         _stage("score", run_score, ScoreConfig(runs_dir=work / "runs", run="demo", reports_dir=work / "reports",
@@ -150,7 +152,7 @@ def run_demo(cfg: DemoConfig) -> int:
             print("\n=== crossval ===", flush=True)
             t0 = time.time()
             cv = crossval(CrossvalConfig(runs_dir=work / "runs", run="demo-crossval", reports_dir=work / "reports",
-                                         folds=cfg.crossval_folds, group="artist", preset="seed3s",
+                                         folds=cfg.crossval_folds, group="artist", preset=cfg.preset,
                                          epochs=cfg.crossval_epochs, steps_per_epoch=cfg.steps_per_epoch, seed=cfg.seed,
                                          **common), verbose=0)
             print(f"--- crossval: {time.time() - t0:.1f} s, report {cv.report}", flush=True)
