@@ -9,7 +9,9 @@ per-clip standardisation, the network) belongs to the preset's body.
 
 :class:`KapreMel` builds it from Kapre 0.4 layers, which register themselves with Keras'
 serialisation when ``kapre`` is imported, so a saved model reloads with plain
-:func:`keras.models.load_model`. Everything runs in float32 (Kapre's STFT fails under a float16
+:func:`keras.models.load_model`. Kapre runs on TensorFlow only: on the JAX and PyTorch backends
+the same front end is built from this project's Keras-native layers
+(:class:`jazzcnn.train.layers.MelSpectrogram`, :class:`jazzcnn.train.layers.MFCC`). Everything runs in float32 (Kapre's STFT fails under a float16
 policy); the caller builds the front end before switching to a mixed-precision policy.
 
 Framing (``padding``):
@@ -129,7 +131,7 @@ class KapreMel:
         what = f"MFCC {self.n_mfcc} of mel {self.n_mels}" if self.n_mfcc else f"mel {self.n_mels}"
         return f"{what}, n_fft {self.n_fft}, hop {self.hop_length}, '{self.padding}', dB"
 
-    def build(self, audio, *, clip_samples: int, sample_rate: int):
+    def build(self, audio, *, clip_samples: int, sample_rate: int, native: bool | None = None):
         """Apply the front end to the symbolic model input.
 
         Parameters
@@ -141,6 +143,9 @@ class KapreMel:
         sample_rate : int
             Sample rate of the audio [Hz], given explicitly to the mel filter bank (the seed's
             flaw was ``sr=32``).
+        native : bool, optional
+            Build :mod:`jazzcnn.train.layers`' Keras-native layers instead of Kapre's; default:
+            on every backend but TensorFlow (Kapre's only one).
 
         Returns
         -------
@@ -150,15 +155,31 @@ class KapreMel:
         Layers (names): ``padding`` (``"same"`` only), ``melspectrogram`` (Kapre's composed
         STFT, magnitude, mel filter bank and decibel layers), ``mfcc`` (if ``n_mfcc``),
         ``band_frame`` (the transpose from Kapre's frames-first layout).
+
+        On the JAX and PyTorch backends (Kapre runs on TensorFlow only), ``melspectrogram`` and
+        ``mfcc`` are :class:`jazzcnn.train.layers.MelSpectrogram` and
+        :class:`jazzcnn.train.layers.MFCC`, which compute the same (within 1e-3 dB, tested).
         """
         import keras
-        from kapre import LogmelToMFCC
-        from kapre.composed import get_melspectrogram_layer
 
         self.n_frames(clip_samples)  # raises for a clip shorter than the window
         x = audio
         if self.padding == "same":
             x = keras.layers.ZeroPadding1D(same_padding(clip_samples, self.n_fft, self.hop_length), name="padding")(x)
+        if native is None:
+            native = keras.backend.backend() != "tensorflow"
+        if native:
+            from jazzcnn.train.layers import MFCC, MelSpectrogram
+
+            x = MelSpectrogram(sample_rate, self.n_fft, self.hop_length, self.n_mels, power=1.0,
+                               pad_end=self.padding == "end", amin=self.db_amin, dynamic_range=self.db_range,
+                               name="melspectrogram")(x)
+            if self.n_mfcc:
+                x = MFCC(self.n_mfcc, name="mfcc")(x)
+            return keras.layers.Permute((2, 1, 3), name="band_frame")(x)
+        from kapre import LogmelToMFCC
+        from kapre.composed import get_melspectrogram_layer
+
         x = get_melspectrogram_layer(
             n_fft=self.n_fft, hop_length=self.hop_length, sample_rate=sample_rate, n_mels=self.n_mels,
             pad_end=self.padding == "end", return_decibel=True, db_amin=self.db_amin,

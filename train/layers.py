@@ -221,6 +221,60 @@ class MelSpectrogram(keras.layers.Layer):
             "f_max": self.f_max, "amin": self.amin, "ref_value": self.ref_value, "dynamic_range": self.dynamic_range}
 
 
+def mfcc_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """DCT-II basis of ``tf.signal.mfccs_from_log_mel_spectrograms`` (HTK's scaling), first ``n_mfcc``.
+
+    ``mfcc[k] = sqrt(2 / N) * sum_n log_mel[n] * cos(pi * k * (2n + 1) / (2N))`` for ``N = n_mels``:
+    TensorFlow's unnormalised DCT-II scaled by ``1 / sqrt(2N)`` (HTK scales every basis vector by
+    ``sqrt(2/N)``, the 0th too, unlike the orthonormal DCT); Kapre's ``LogmelToMFCC`` wraps it.
+
+    Returns
+    -------
+    np.ndarray
+        float32, shape ``(n_mels, n_mfcc)``: mel band -> coefficient weights.
+    """
+    n = np.arange(n_mels)[:, None]
+    k = np.arange(n_mfcc)[None, :]
+    return (np.sqrt(2.0 / n_mels) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels))).astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="jazzcnn")
+class MFCC(keras.layers.Layer):
+    """MFCCs of a dB mel spectrogram, as Kapre's ``LogmelToMFCC``, on any backend.
+
+    Input float32 ``(batch, frames, n_mels, 1)`` (:class:`MelSpectrogram`'s output); output float32
+    ``(batch, frames, n_mfcc, 1)``: the DCT-II of :func:`mfcc_matrix` along the mel axis. Computed
+    in float32 whatever the global precision policy.
+
+    Parameters
+    ----------
+    n_mfcc : int
+        Coefficients kept (the first ``n_mfcc``, 1 to ``n_mels``).
+    """
+
+    def __init__(self, n_mfcc: int, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.n_mfcc = int(n_mfcc)
+
+    def build(self, input_shape):
+        n_mels = int(input_shape[2])
+        if not 0 < self.n_mfcc <= n_mels:
+            raise ValueError(f"n_mfcc must be in 1..{n_mels} (the mel bands), got {self.n_mfcc}")
+        self._dct = keras.ops.convert_to_tensor(mfcc_matrix(n_mels, self.n_mfcc))
+        super().build(input_shape)
+
+    def call(self, x):
+        y = keras.ops.matmul(keras.ops.cast(x[..., 0], "float32"), self._dct)
+        return y[..., None]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.n_mfcc, 1)
+
+    def get_config(self):
+        return super().get_config() | {"n_mfcc": self.n_mfcc}
+
+
 @keras.saving.register_keras_serializable(package="jazzcnn")
 class RandomGain(keras.layers.Layer):
     """Scale each training clip by a random gain, uniform in decibels; the identity at inference.
