@@ -33,13 +33,14 @@ def _error(e: BaseException) -> None:
 def _errors_to_status(status: list[int], special: dict[type, int] | None = None):
     """Turn the library's errors into ``error: ...`` and exit status 2 (3 for a full disk, or
     what ``special`` maps an error type to)."""
-    from jazzcnn.acquire.download import NotEnoughSpaceError
-
-    codes = {NotEnoughSpaceError: EXIT_NO_SPACE, **(special or {})}
     try:
         yield
     except JazzcnnError as e:
         _error(e)
+        # Only a download runs out of space; training must not import the download stack (tqdm,
+        # internetarchive) to say so, so the error's class is looked up only if it was loaded.
+        download = sys.modules.get("jazzcnn.acquire.download")
+        codes = {**({download.NotEnoughSpaceError: EXIT_NO_SPACE} if download else {}), **(special or {})}
         status.append(next((code for kind, code in codes.items() if isinstance(e, kind)), EXIT_USAGE))
 
 

@@ -56,7 +56,7 @@ class TrainConfig:
     patience: int = setting(5, "early stopping: epochs without validation-loss improvement", "epochs", ge=1)
     balance: Literal["weights", "sampling"] = setting(
         "weights", "class imbalance: weights (class weights) or sampling (balanced sampling)")
-    mixed_precision: bool | None = setting(None, "float16 compute on GPU, Kapre front end kept float32 (default: on when a GPU is seen)")
+    mixed_precision: bool | None = setting(None, "16-bit compute on GPU (float16 with loss scaling on TensorFlow, bfloat16 on JAX and PyTorch), front end kept float32 (default: on when a GPU is seen)")
     eval_hop_s: float | None = setting(None, "hop of the fixed evaluation clip grid (default: the clip length)", "s", gt=0)
     bandlimit_hz: float | None = setting(None, "recording-technology control: band-limit every clip to this frequency and "
                                                "scale it to one level before the model sees it (e.g. 3500, the band of "

@@ -1,4 +1,4 @@
-"""Reading the preprocess stage's shards and the ``tf.data`` input pipeline.
+"""Reading the preprocess stage's shards, and the two input pipelines (``tf.data``; ``PyDataset``).
 
 Shard contract (written by ``jazzcnn preprocess``):
 
@@ -12,6 +12,10 @@ Shards are opened as :class:`numpy.memmap` and never loaded whole. The pipeline 
 *index* tensors (shard number, start sample, valid length, label) per batch and fetches the audio
 for a whole batch with one :func:`tf.numpy_function` call that slices the memmaps, so the audio
 never becomes a graph constant (the seed approach of feeding one large array measured 5 clips/s).
+
+On JAX and PyTorch the same batches come from a :class:`keras.utils.PyDataset` whose worker
+threads slice the memmaps (:func:`train_batches`, :func:`eval_batches`), with no TensorFlow
+imported; on TensorFlow ``tf.data`` is the default (either can be chosen on any backend).
 
 A *clip* is ``clip_samples`` consecutive samples of one segment. Training draws clips at uniform
 random positions inside the segments every epoch (``random_clip_batches``); evaluation uses a
@@ -206,19 +210,188 @@ def random_clip_batches(seg: Segments, clip_samples: int, batch_size: int, n_cla
         ``(shard int32[B], start int64[B], valid int64[B], label int32[B], weight float32[B])``.
     """
     rng = np.random.default_rng(seed)
-    positions = np.maximum(1, seg.length - clip_samples + 1).astype(np.float64)
-    if balance == "sampling":
-        per_class = np.bincount(seg.label, weights=positions, minlength=n_classes)
-        present = per_class > 0
-        p = positions / per_class[seg.label] / present.sum()
-    else:
-        p = positions / positions.sum()
-    wt = np.ones(n_classes, np.float32) if (weights is None or balance == "sampling") else weights.astype(np.float32)
+    draw = _ClipDraw(seg, clip_samples, n_classes, balance, weights)
     while True:
-        i = rng.choice(len(seg), size=batch_size, p=p)
-        within = (rng.random(batch_size) * positions[i]).astype(np.int64)
-        yield (seg.shard[i], seg.offset[i] + within, np.minimum(clip_samples, seg.length[i]).astype(np.int64),
-               seg.label[i], wt[seg.label[i]])
+        yield draw(rng, batch_size)
+
+
+class _ClipDraw:
+    """Random clip positions: every start position equally likely, or every era (see :func:`random_clip_batches`)."""
+
+    def __init__(self, seg: Segments, clip_samples: int, n_classes: int, balance: str, weights: np.ndarray | None):
+        self.seg, self.clip_samples = seg, clip_samples
+        self.positions = np.maximum(1, seg.length - clip_samples + 1).astype(np.float64)
+        if balance == "sampling":
+            per_class = np.bincount(seg.label, weights=self.positions, minlength=n_classes)
+            present = per_class > 0
+            self.p = self.positions / per_class[seg.label] / present.sum()
+        else:
+            self.p = self.positions / self.positions.sum()
+        self.wt = (np.ones(n_classes, np.float32) if (weights is None or balance == "sampling")
+                   else weights.astype(np.float32))
+
+    def __call__(self, rng: np.random.Generator, batch_size: int) -> tuple:
+        seg = self.seg
+        i = rng.choice(len(seg), size=batch_size, p=self.p)
+        within = (rng.random(batch_size) * self.positions[i]).astype(np.int64)
+        return (seg.shard[i], seg.offset[i] + within, np.minimum(self.clip_samples, seg.length[i]).astype(np.int64),
+                seg.label[i], self.wt[seg.label[i]])
+
+
+#: Threads of the TensorFlow-free pipeline that slice clips out of the memmapped shards.
+LOADER_THREADS = 4
+#: Batches each thread pool keeps ready ahead of the model.
+LOADER_QUEUE = 16
+
+
+def _py_dataset_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+def _float_clips(pcm: np.ndarray) -> np.ndarray:
+    """int16 ``(B, n)`` -> float32 ``(B, n, 1)`` in [-1, 1)."""
+    return np.multiply(pcm, np.float32(PCM_SCALE), dtype=np.float32)[..., None]
+
+
+def _make_train_clips():
+    class TrainClips(_py_dataset_base()):
+        """Training batches for :meth:`keras.Model.fit` without TensorFlow: ``steps`` per epoch.
+
+        Batch ``i`` of epoch ``e`` (counted from the start of this object) draws its positions
+        from ``numpy.random.default_rng([*seed, e, i])``, so what a batch holds does not depend
+        on which worker thread made it, or when.
+        """
+
+        def __init__(self, reader, seg, clip_samples, batch_size, n_classes, *, steps, seed, balance, weights,
+                     threads, queue):
+            super().__init__(workers=threads, use_multiprocessing=False, max_queue_size=queue)
+            self.reader, self.clip_samples, self.batch_size, self.steps = reader, clip_samples, batch_size, steps
+            self.seed = [int(v) for v in (seed if isinstance(seed, (list, tuple)) else [seed])]
+            self.draw = _ClipDraw(seg, clip_samples, n_classes, balance, weights)
+            self.epoch = 0
+
+        def __len__(self):
+            return self.steps
+
+        def __getitem__(self, i):
+            shard, start, valid, y, w = self.draw(np.random.default_rng([*self.seed, self.epoch, int(i)]), self.batch_size)
+            return _float_clips(self.reader.fetch(shard, start, valid, self.clip_samples)), y, w
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return TrainClips
+
+
+def _make_grid_clips():
+    class GridClips(_py_dataset_base()):
+        """Batches of the fixed clip grid, in grid order, without TensorFlow: ``(x, y)`` or ``x``."""
+
+        def __init__(self, reader, grid, clip_samples, batch_size, *, with_labels, max_batches, threads, queue,
+                     multiple=1):
+            super().__init__(workers=threads, use_multiprocessing=False, max_queue_size=queue)
+            self.reader, self.grid, self.clip_samples, self.batch_size = reader, grid, clip_samples, batch_size
+            self.with_labels, self.multiple = with_labels, int(multiple)
+            n = -(-len(grid["start"]) // batch_size)
+            self.n = n if max_batches is None else min(n, max_batches)
+
+        def __len__(self):
+            return self.n
+
+        def __getitem__(self, i):
+            b = slice(int(i) * self.batch_size, (int(i) + 1) * self.batch_size)
+            g = self.grid
+            x = _float_clips(self.reader.fetch(g["shard"][b], g["start"][b], g["valid"][b], self.clip_samples))
+            if not self.with_labels:
+                return x
+            y = g["label"][b].astype(np.int32)
+            if self.multiple == 1:
+                return x, y
+            # Data parallelism splits every batch evenly: pad the last one with clips of weight 0.
+            pad = -len(y) % self.multiple
+            w = np.concatenate([np.ones(len(y), np.float32), np.zeros(pad, np.float32)])
+            return (np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]),
+                    np.concatenate([y, np.zeros(pad, y.dtype)]), w)
+
+    return GridClips
+
+
+def default_pipeline() -> str:
+    """``"tf.data"`` on the TensorFlow backend, ``"pydataset"`` (no TensorFlow) on JAX and PyTorch."""
+    import keras
+
+    return "tf.data" if keras.backend.backend() == "tensorflow" else "pydataset"
+
+
+def train_batches(reader: ShardReader, seg: Segments, clip_samples: int, batch_size: int, n_classes: int, *,
+                  steps: int, seed: int | list[int], balance: str = "weights", weights: np.ndarray | None = None,
+                  pipeline: str | None = None, threads: int = LOADER_THREADS):
+    """Training batches ``(x float32[B, clip_samples, 1], y int32[B], w float32[B])`` for ``model.fit``.
+
+    Parameters
+    ----------
+    reader, seg, clip_samples, batch_size, n_classes, seed, balance, weights
+        As :func:`train_dataset` (``clip_samples`` in samples, ``batch_size`` in clips).
+    steps : int
+        Batches per epoch [batches] (what ``fit`` is given as ``steps_per_epoch``).
+    pipeline : {"tf.data", "pydataset"}, optional
+        ``tf.data``: :func:`train_dataset` (endless). ``pydataset``: a
+        :class:`keras.utils.PyDataset` whose ``threads`` worker threads slice the memmapped
+        shards, ``steps`` batches an epoch, with no TensorFlow; it runs on every backend.
+        Default :func:`default_pipeline`.
+    threads : int
+        Worker threads of the ``pydataset`` pipeline.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``pipeline``.
+    """
+    if _pipeline(pipeline) == "tf.data":
+        return train_dataset(reader, seg, clip_samples, batch_size, n_classes, seed=seed, balance=balance,
+                             weights=weights)
+    return _make_train_clips()(reader, seg, clip_samples, batch_size, n_classes, steps=steps, seed=seed,
+                               balance=balance, weights=weights, threads=threads, queue=LOADER_QUEUE)
+
+
+def eval_batches(reader: ShardReader, grid: dict[str, np.ndarray], clip_samples: int, batch_size: int, *,
+                 with_labels: bool = True, max_batches: int | None = None, pipeline: str | None = None,
+                 threads: int = LOADER_THREADS, multiple: int = 1):
+    """Finite batches of the fixed clip grid in grid order, ``(x, y)`` or ``x`` alone, on any backend.
+
+    Parameters
+    ----------
+    max_batches : int, optional
+        Stop after this many batches (the smoke switch ``--max-examples``).
+    pipeline : {"tf.data", "pydataset"}, optional
+        See :func:`train_batches`.
+    multiple : int
+        ``pydataset`` with labels only: every batch holds a multiple of this many clips, the last
+        one padded with silent clips of sample weight 0, batches ``(x, y, w)`` (JAX's data
+        parallelism splits each batch evenly between devices). The padding adds nothing to the
+        loss and the metrics' sums but counts in the last batch's mean: validation loss is
+        scaled by at most ``(n - multiple + 1) / n`` for ``n`` grid clips, and not at all with 1.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``pipeline``.
+    """
+    if _pipeline(pipeline) == "tf.data":
+        ds = eval_dataset(reader, grid, clip_samples, batch_size, with_labels=with_labels)
+        return ds if max_batches is None else ds.take(max_batches)
+    return _make_grid_clips()(reader, grid, clip_samples, batch_size, with_labels=with_labels,
+                              max_batches=max_batches, threads=threads, queue=LOADER_QUEUE, multiple=multiple)
+
+
+def _pipeline(pipeline: str | None) -> str:
+    """The pipeline asked for, or the backend's default; ValueError for an unknown name."""
+    pipeline = pipeline or default_pipeline()
+    if pipeline not in ("tf.data", "pydataset"):
+        raise ValueError(f"pipeline must be 'tf.data' or 'pydataset', got {pipeline!r}")
+    return pipeline
 
 
 def _loader(reader: ShardReader, clip_samples: int):

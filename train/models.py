@@ -4,14 +4,21 @@ Every model takes raw audio, ``(batch, clip_samples, 1)`` float32 PCM in [-1, 1)
 era probabilities ``(batch, n_classes)``; its Kapre front end (:mod:`jazzcnn.train.frontends`)
 is inside, built with the sample rate passed explicitly (the seed study's flaw was ``sr=32``).
 
-Mixed precision: with ``mixed_precision=True`` the global Keras policy becomes ``mixed_float16``
-*after* the float32 front end is built (Kapre's STFT fails under a float16 policy), and the
-softmax output layer is kept float32 for a numerically stable loss.
+Backends: on TensorFlow the front end is Kapre's; on JAX and PyTorch (``KERAS_BACKEND``) it is
+the Keras-native equivalent of :mod:`jazzcnn.train.layers`, and nothing of TensorFlow or Kapre
+is imported.
+
+Mixed precision (:func:`mixed_policy`): with ``mixed_precision=True`` the global Keras policy
+becomes ``mixed_float16`` with dynamic loss scaling on TensorFlow, ``mixed_bfloat16`` (no loss
+scaling needed: bfloat16 has float32's exponent range) on JAX and PyTorch, *after* the float32
+front end is built (Kapre's STFT fails under a float16 policy), and the softmax output layer is
+kept float32 for a numerically stable loss.
 
 The saved ``.keras`` file reloads with plain :func:`keras.models.load_model`: Kapre's layers
 register themselves with Keras' serialisation when ``kapre`` is imported (which :func:`load_model`
-here does), the rest are Keras' own layers, and learning-rate schedules are saved with the
-optimiser.
+here does on TensorFlow), ours when :mod:`jazzcnn.train.layers` is, the rest are Keras' own
+layers, and learning-rate schedules are saved with the optimiser. A model trained on JAX or
+PyTorch holds no Kapre layer and loads on every backend.
 """
 
 from __future__ import annotations
@@ -70,6 +77,12 @@ def resolve_hparams(preset: str, overrides: dict | None = None) -> dict:
     return hp
 
 
+def mixed_policy(backend: str) -> str:
+    """The mixed-precision policy of a Keras backend: ``mixed_float16`` on TensorFlow (with loss
+    scaling; what its GPU kernels are fastest at), ``mixed_bfloat16`` on JAX and PyTorch."""
+    return "mixed_float16" if backend == "tensorflow" else "mixed_bfloat16"
+
+
 def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: int = 16000,
                 learning_rate: float | None = None, mixed_precision: bool = False, hparams: dict | None = None,
                 total_steps: int = 1000):
@@ -90,7 +103,8 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
         (Initial) learning rate; default the preset's. A preset whose optimiser decays the
         learning rate keeps its decay.
     mixed_precision : bool
-        float16 compute for the layers after the float32 front end (GPU only).
+        16-bit compute for the layers after the float32 front end (GPU only; float16 on
+        TensorFlow, bfloat16 on JAX and PyTorch, see :func:`mixed_policy`).
     hparams : dict, optional
         Overrides of the preset's hyperparameters (:func:`resolve_hparams`); the seed presets
         have none.
@@ -125,8 +139,9 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
     inputs = keras.Input(shape=(clip_samples, 1), name="audio", dtype="float32")
     audio = p.waveform(inputs, **hp) if p.waveform else inputs
     image = p.front_end.build(audio, clip_samples=clip_samples, sample_rate=sample_rate)
+    backend = keras.backend.backend()
     if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy(mixed_policy(backend))
     body_hp = {k: v for k, v in hp.items() if k in inspect.signature(p.body).parameters}
     try:
         outputs = p.body(image, n_classes, **body_hp)
@@ -135,7 +150,7 @@ def build_model(preset: str, n_classes: int, clip_samples: int, *, sample_rate: 
     model = keras.Model(inputs, outputs, name=preset)
     lr = p.learning_rate if learning_rate is None else learning_rate
     optimizer = p.optimizer(lr, total_steps=total_steps, **hp) if p.hparams else p.optimizer(lr)
-    if mixed_precision:  # dynamic loss scaling against float16 gradient underflow
+    if mixed_precision and mixed_policy(backend) == "mixed_float16":  # dynamic loss scaling against float16 underflow
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     smoothing = float(hp.get("label_smoothing", 0.0))
     if smoothing:
@@ -160,22 +175,38 @@ def load_model(path):
     Raises
     ------
     ValueError
-        The file is missing, not a Keras archive, or corrupt; the message names the file.
+        The file is missing, not a Keras archive, or corrupt, or it holds Kapre layers and the
+        backend is not TensorFlow (Kapre's only one); the message names the file.
     """
     from pathlib import Path
 
-    import kapre  # noqa: F401  (registers Kapre's layers with Keras' serialisation)
     import keras
 
-    import jazzcnn.train.layers  # noqa: F401  (registers our own layers likewise)
+    import jazzcnn.train.layers  # noqa: F401  (registers our own layers)
 
     path = Path(path)
     if not path.exists():
         raise ValueError(f"model file {path} not found: train the run first (jazzcnn train)")
+    if keras.backend.backend() == "tensorflow":
+        import kapre  # noqa: F401  (registers Kapre's layers with Keras' serialisation)
+    elif _uses_kapre(path):
+        raise ValueError(f"model file {path} was trained on TensorFlow with Kapre's front end, which runs on "
+                         f"TensorFlow only: load it with KERAS_BACKEND=tensorflow (this is {keras.backend.backend()})")
     try:
         return keras.models.load_model(path, compile=False)  # for inference: no optimizer state to restore
     except Exception as e:  # keras raises many types for a damaged archive
         raise ValueError(f"model file {path} is corrupt or not a Keras model ({type(e).__name__}: {e})") from None
+
+
+def _uses_kapre(path) -> bool:
+    """True if a ``.keras`` archive's model config names a Kapre layer (False if it cannot be read)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return '"module": "kapre' in z.read("config.json").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False  # keras' own loader reports the damage
 
 
 @dataclass(frozen=True)

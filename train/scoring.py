@@ -50,7 +50,7 @@ from jazzcnn.core.files import atomic_write_text
 from jazzcnn.core.provenance import file_sha256, write_provenance
 from jazzcnn.core.settings import config_to_dict
 from jazzcnn.train.config import ScoreConfig
-from jazzcnn.train.data import ShardReader, eval_dataset, grid_clips, load_shard_index, segments_for
+from jazzcnn.train.data import ShardReader, eval_batches, grid_clips, load_shard_index, segments_for
 from jazzcnn.train.metrics import (bootstrap_intervals, by_diagonal, classification_metrics, clopper_pearson,  # noqa: F401
                                    confidence_matrix, evaluate, expected_era_index, spearman)
 from jazzcnn.train.report import TAPE_SCORE, curves_plot, write_evaluation_files, write_report
@@ -136,7 +136,7 @@ def predict_grid(model, reader, grid: dict, clip_samples: int, batch_size: int) 
     """Softmax outputs ``(n_clips, n_eras)`` of ``model`` on the grid's clips, float64."""
     if len(grid["label"]) == 0:
         return np.zeros((0, model.output_shape[-1]))
-    ds = eval_dataset(reader, grid, clip_samples, batch_size, with_labels=False)
+    ds = eval_batches(reader, grid, clip_samples, batch_size, with_labels=False)
     return np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
 
 

@@ -1,4 +1,4 @@
-"""``jazzcnn train``: labels -> grouped split -> tf.data pipeline -> Kapre CNN -> run folder.
+"""``jazzcnn train``: labels -> grouped split -> input pipeline -> Kapre CNN -> run folder.
 
 Read top to bottom, :func:`run_train` is the whole training script:
 
@@ -11,7 +11,8 @@ Read top to bottom, :func:`run_train` is the whole training script:
 4. split tapes (or artists) into train/val/test, stratified by class, or take the data set's
    published split (``--split fixed``) (:mod:`jazzcnn.train.splits`);
 5. write ``labels.csv``, ``split.csv``, ``config.json``, ``provenance.json`` to the run folder;
-6. build the preset network (:mod:`jazzcnn.train.models`) under a distribution strategy and fit it with
+6. build the preset network (:mod:`jazzcnn.train.models`) on the devices :func:`select_devices`
+   finds (every GPU, data-parallel; on any Keras backend) and fit it with
    class weights or balanced sampling; every epoch commits its weights, the best checkpoint,
    ``history.csv`` and the early-stopping counter atomically (:mod:`jazzcnn.train.checkpoints`), so an
    interrupted run resumes after its last finished epoch;
@@ -51,7 +52,7 @@ from jazzcnn.core.provenance import manifest_hashes
 from jazzcnn.core.settings import config_to_dict, replace
 from jazzcnn.train.checkpoints import TrainingState
 from jazzcnn.train.config import TrainConfig
-from jazzcnn.train.data import ShardReader, class_weights, eval_dataset, grid_clips, load_shard_index, segments_for, train_dataset
+from jazzcnn.train.data import ShardReader, class_weights, eval_batches, grid_clips, load_shard_index, segments_for, train_batches
 from jazzcnn.train.labels import format_left_out, resolve_labels
 from jazzcnn.train.models import PRESETS, resolve_hparams
 from jazzcnn.train.runs import write_run_files, write_summary
@@ -236,23 +237,84 @@ def prepare(cfg: TrainConfig, split: pd.DataFrame | None = None) -> dict:
             "shard_dir": DataPaths(cfg.data_dir).shards, "class_file": data["class_file"]}
 
 
-def select_strategy():
-    """Distribution strategy for the devices TensorFlow sees.
+@dataclass
+class Devices:
+    """Where a run trains: the Keras backend and its devices.
+
+    Attributes
+    ----------
+    backend : str
+        ``tensorflow``, ``jax`` or ``torch`` (``KERAS_BACKEND``).
+    replicas : int
+        Data-parallel copies of the model; each batch of ``batch_size * replicas`` clips is split
+        between them.
+    gpus : int
+        GPUs seen by the backend.
+    how : str
+        ``MirroredStrategy``, ``DataParallel`` or ``single device``, for the log and the summary.
+    scope : callable
+        Context manager to build the model in (TensorFlow's strategy scope; a no-op elsewhere).
+    """
+
+    backend: str
+    replicas: int
+    gpus: int
+    how: str
+    scope: object = field(default=None, repr=False)
+
+
+def select_devices() -> Devices:
+    """Data parallelism over every device the Keras backend sees.
+
+    TensorFlow: ``tf.distribute.MirroredStrategy`` over all GPUs when there are several, or over
+    the logical CPU devices when more than one is configured (how the multi-device code is tested
+    on a CPU); else the default strategy. JAX: ``keras.distribution.DataParallel`` over
+    ``jax.devices()`` when there are several (GPUs, or host CPUs made with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``); it is set as Keras' global
+    distribution (undo with :func:`release_devices`). PyTorch: one device (Keras has no
+    data-parallel distribution for it), the GPU when there is one.
 
     Returns
     -------
-    strategy : tf.distribute.Strategy
-        ``MirroredStrategy`` over all GPUs when there are several, else the default strategy
-        (the single GPU when there is one, otherwise the CPU).
-    n_gpus : int
-        Number of GPUs seen.
+    Devices
     """
-    import tensorflow as tf
+    import contextlib
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy(), len(gpus)
-    return tf.distribute.get_strategy(), len(gpus)
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        cpus = tf.config.list_logical_devices("CPU")
+        if len(gpus) > 1:
+            strategy, how = tf.distribute.MirroredStrategy(), "MirroredStrategy"
+        elif not gpus and len(cpus) > 1:
+            strategy, how = tf.distribute.MirroredStrategy([d.name for d in cpus]), "MirroredStrategy"
+        else:
+            strategy, how = tf.distribute.get_strategy(), "single device"
+        return Devices(backend, strategy.num_replicas_in_sync, len(gpus), how, strategy.scope)
+    if backend == "jax":
+        import jax
+
+        devices = jax.devices()
+        gpus = sum(d.platform == "gpu" for d in devices)
+        if len(devices) > 1:
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            return Devices(backend, len(devices), gpus, "DataParallel", contextlib.nullcontext)
+        return Devices(backend, 1, gpus, "single device", contextlib.nullcontext)
+    import torch
+
+    return Devices(backend, 1, min(1, torch.cuda.device_count()), "single device", contextlib.nullcontext)
+
+
+def release_devices() -> None:
+    """Undo :func:`select_devices`' global Keras distribution (JAX), so later models are built plainly."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        keras.distribution.set_distribution(None)
 
 
 def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int = 2) -> TrainResult:
@@ -307,14 +369,29 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
         return _train_candidates(cfg, cands, data, run_dir, t0, verbose)
     chosen = cands[0]
 
-    # -- 6: data pipeline, model, fit ----------------------------------------------------------
+    # -- 6-7: data pipeline, model, fit, publish ----------------------------------------------
     import keras
-    import tensorflow as tf
-
-    from jazzcnn.train.models import build_model, load_model
 
     keras.utils.set_random_seed(cfg.seed)
-    strategy, n_gpus = select_strategy()
+    devices = select_devices()
+    try:
+        return _fit_and_publish(cfg, data, run_dir, resume, chosen, devices, t0, verbose)
+    finally:
+        release_devices()
+
+
+def _fit_and_publish(cfg: TrainConfig, data: dict, run_dir: Path, resume: bool, chosen, devices: Devices, t0: float,
+                     verbose: int) -> TrainResult:
+    """Steps 6 and 7 of :func:`train` for one candidate's settings, on ``devices``."""
+    import keras
+
+    from jazzcnn.train.data import default_pipeline
+    from jazzcnn.train.models import build_model, load_model, mixed_policy
+
+    eras, split, index = data["eras"], data["split"], data["index"]
+    clip_samples = int(round(cfg.clip_seconds * cfg.sample_rate))
+    hop_samples = int(round(cfg.eval_hop_s * cfg.sample_rate))
+    n_gpus = devices.gpus
     mixed = bool(n_gpus) if cfg.mixed_precision is None else bool(cfg.mixed_precision)
     era_of = dict(zip(split["identifier"], split["era"]))
     cls = {e: i for i, e in enumerate(eras)}
@@ -324,24 +401,23 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
     train_grid = grid_clips(seg["train"], clip_samples, hop_samples)
     val_grid = grid_clips(seg["val"], clip_samples, hop_samples)
     weights = class_weights(train_grid["label"], len(eras))
-    global_batch = cfg.batch_size * max(1, strategy.num_replicas_in_sync)
+    global_batch = cfg.batch_size * devices.replicas
     n_epoch_clips = len(train_grid["label"]) if cfg.max_examples is None else min(cfg.max_examples, len(train_grid["label"]))
     steps = cfg.steps_per_epoch or max(1, math.ceil(n_epoch_clips / global_batch))
     val_steps = None if cfg.max_examples is None else max(1, math.ceil(cfg.max_examples / global_batch))
     state = TrainingState(run_dir, patience=cfg.patience, resume=resume)
     resumed_after = state.epochs_done
     # A resumed run draws fresh clip positions: the seed includes the epochs already done.
-    train_ds = train_dataset(reader, seg["train"], clip_samples, global_batch, len(eras),
+    train_ds = train_batches(reader, seg["train"], clip_samples, global_batch, len(eras), steps=steps,
                              seed=[cfg.seed, state.epochs_done], balance=cfg.balance, weights=weights)
-    val_ds = eval_dataset(reader, val_grid, clip_samples, global_batch)
-    if val_steps is not None:
-        val_ds = val_ds.take(val_steps)
-    log.info("clips: train grid %d, val grid %d; %d steps x %d clips per epoch; class weights %s; devices: %d GPU(s), "
-             "mixed precision %s%s", len(train_grid["label"]), len(val_grid["label"]), steps, global_batch,
-             np.round(weights, 3).tolist(), n_gpus, "on" if mixed else "off",
-             f"; resuming after epoch {state.epochs_done}" if state.epochs_done else "")
+    val_ds = eval_batches(reader, val_grid, clip_samples, global_batch, max_batches=val_steps,
+                          multiple=devices.replicas if devices.how == "DataParallel" else 1)
+    log.info("clips: train grid %d, val grid %d; %d steps x %d clips per epoch; class weights %s; Keras on %s, %d GPU(s), "
+             "%d replica(s) (%s), mixed precision %s%s", len(train_grid["label"]), len(val_grid["label"]), steps,
+             global_batch, np.round(weights, 3).tolist(), devices.backend, n_gpus, devices.replicas, devices.how,
+             "on" if mixed else "off", f"; resuming after epoch {state.epochs_done}" if state.epochs_done else "")
 
-    with strategy.scope():
+    with devices.scope():
         model = build_model(cfg.preset, len(eras), clip_samples, sample_rate=cfg.sample_rate,
                             learning_rate=chosen.learning_rate, mixed_precision=mixed, hparams=chosen.hparams,
                             total_steps=cfg.epochs * steps)
@@ -351,25 +427,44 @@ def train(cfg: TrainConfig, *, split: pd.DataFrame | None = None, verbose: int =
             model = with_bandlimit(model, cfg.bandlimit_hz, cfg.sample_rate)
         state.restore(model)
     if not state.finished(cfg.epochs):
+        callbacks = [state.callback()]
+        if devices.backend == "tensorflow":  # Keras' TensorBoard callback writes through TensorFlow
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")))
         model.fit(train_ds, epochs=cfg.epochs, initial_epoch=state.epochs_done, steps_per_epoch=steps,
-                  validation_data=val_ds, verbose=verbose,
-                  callbacks=[state.callback(), keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs"))])
+                  validation_data=val_ds, verbose=verbose, callbacks=callbacks)
 
-    # -- 7: publish the best model, once it reloads and checks out -----------------------------
+    # -- 7: publish the best model, once it reloads and checks out (on one device) ---------------
+    release_devices()
     model_path = state.publish(load_model, n_inputs=clip_samples, n_outputs=len(eras))
     summary = {
         "train_grid_clips": int(len(train_grid["label"])), "val_grid_clips": int(len(val_grid["label"])),
         "steps_per_epoch": steps, "global_batch": global_batch, "class_weights": weights.tolist(),
         "balance": cfg.balance, "epochs_run": state.epochs_done, "stopped_early": bool(state.state["stopped"]),
         "best_val_loss": state.state["best_val_loss"], "best_epoch": state.state["best_epoch"],
-        "gpus": n_gpus, "mixed_precision": mixed, "wall_s": round(time.time() - t0, 1), "tf_version": tf.__version__,
-        "keras_backend": keras.backend.backend(), "learning_rate": chosen.learning_rate, "hyperparameters": chosen.hparams,
+        "gpus": n_gpus, "replicas": devices.replicas, "distribution": devices.how, "mixed_precision": mixed,
+        "precision_policy": mixed_policy(devices.backend) if mixed else "float32", "wall_s": round(time.time() - t0, 1),
+        "keras_backend": devices.backend, "keras_version": keras.__version__, "backend_version": backend_version(),
+        "input_pipeline": default_pipeline(), "learning_rate": chosen.learning_rate, "hyperparameters": chosen.hparams,
     }
     write_summary(run_dir, summary)
     # Finished: the backup has served its purpose (a rerun of the same command trains afresh).
     shutil.rmtree(run_dir / "backup", ignore_errors=True)
     return TrainResult(run_dir=run_dir, model_path=model_path, config=cfg, eras=eras, split=split,
                        labels=data["labels"], summary=summary, resumed_after=resumed_after)
+
+
+def backend_version() -> str:
+    """Version of the Keras backend's library (TensorFlow, JAX or PyTorch), e.g. ``jax 0.10.2``."""
+    from importlib import metadata
+
+    import keras
+
+    backend = keras.backend.backend()
+    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+    try:
+        return f"{package} {metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return package
 
 
 def _train_candidates(cfg: TrainConfig, cands: list, data: dict, run_dir: Path, t0: float, verbose: int) -> TrainResult:
@@ -402,7 +497,7 @@ def _train_candidates(cfg: TrainConfig, cands: list, data: dict, run_dir: Path, 
             log.info("candidate %d of %d: %s", c.index + 1, len(cands), _values(c))
             train(sub, split=split, verbose=verbose)
         model = load_checked_model(load_run(sub_dir))
-        probs = model.predict(eval_dataset(reader, grid, clip_samples, cfg.batch_size, with_labels=False), verbose=0)
+        probs = model.predict(eval_batches(reader, grid, clip_samples, cfg.batch_size, with_labels=False), verbose=0)
         tapes = pd.DataFrame({"tape": grid["tape"], "y": grid["label"]}).join(
             pd.DataFrame(probs, columns=range(len(eras)))).groupby("tape")
         tape_right = (tapes[list(range(len(eras)))].mean().to_numpy().argmax(1) == tapes["y"].first().to_numpy())

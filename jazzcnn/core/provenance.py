@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,16 @@ def write_provenance(path: Path, *, config: dict[str, Any], manifests: dict[str,
     from importlib import metadata
 
     versions = {}
-    for pkg in ("numpy", "tensorflow", "keras", "kapre", "librosa", "soxr", "onnxruntime", "scikit-learn"):
+    for pkg in ("numpy", "tensorflow", "jax", "jaxlib", "torch", "keras", "kapre", "librosa", "soxr", "onnxruntime",
+                "scikit-learn"):
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
     record = {
         "git_revision": git_revision(),
+        # The backend that ran the stage (Keras reads KERAS_BACKEND once, when it is imported).
+        "keras_backend": sys.modules["keras"].backend.backend() if "keras" in sys.modules else None,
         "config": config,
         "manifest_sha256": manifests,
         "versions": versions,
