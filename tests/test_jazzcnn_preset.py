@@ -161,11 +161,12 @@ def test_jazzcnn_beats_the_linear_baseline_where_spectral_statistics_fall_short(
     eras = [("Early", 1920, 1929, 0.0), ("Swing", 1930, 1944, 0.0)]
     data = write_synthetic(tmp_path / "c", eras=eras, tapes_per_era=6, artists_per_era=3, segments_per_tape=2,
                            segment_seconds=12.0, signal=note_sequences(["up", "down"]), noise=0.02, seed=3)
-    # Short clips and runs for the test's sake; one candidate (the preset's default learning rate).
+    # Short clips and runs for the test's sake (4 epochs left it at 0.67-0.75 of the tapes, 6 reach 1.0);
+    # one candidate (the preset's default learning rate).
     res = crossval(CrossvalConfig(data_dir=data["data_dir"], manifests_dir=data["manifests_dir"],
                                   runs_dir=tmp_path / "runs", reports_dir=tmp_path / "reports", run="cv", folds=3,
-                                  group="tape", clip_seconds=1.5, eval_hop_s=3.0, epochs=4, steps_per_epoch=16,
-                                  batch_size=16, patience=4, tune=False, bootstrap=0), verbose=0)
+                                  group="tape", clip_seconds=1.5, eval_hop_s=3.0, epochs=6, steps_per_epoch=16,
+                                  batch_size=16, patience=6, tune=False, bootstrap=0), verbose=0)
     m = res.metrics
     cnn, linear = m, m["baselines"]["linear"]
     assert linear["tape"]["accuracy"] <= 0.75, linear["tape"]  # the collection does what it is built for
