@@ -41,7 +41,7 @@ def test_generated_tape_alternates_speech_and_music_with_era_bandwidth():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, capsys):
-    cfg = DemoConfig(work_dir=tmp_path / "demo", tapes_per_era=4, tape_seconds=60, epochs=8, steps_per_epoch=15, workers=2,
+    cfg = DemoConfig(work_dir=tmp_path / "demo", tapes_per_era=4, tape_seconds=60, epochs=6, steps_per_epoch=12, workers=2,
                      crossval_epochs=3)
     assert run_demo(cfg) == 0
     out = capsys.readouterr().out
