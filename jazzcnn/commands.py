@@ -289,10 +289,11 @@ def run_crossval(cfg) -> int:
     print(f"{m['n_tapes']} tapes in {m['folds']} folds by {m['group']}"
           + (f", band-limited to {m['bandlimit_hz']:g} Hz" if m.get("bandlimit_hz") else "")
           + f" ({len(res.trained)} fold(s) trained now):")
-    rows = [("CNN", m)] + [(f"{k} baseline", v) for k, v in m["baselines"].items()]
+    rows = ([(f"CNN ({m['preset']})", m)] + [(f"CNN ({k})", v) for k, v in (m.get("compared") or {}).items()]
+            + [(f"{k} baseline", v) for k, v in m["baselines"].items()])
     for name, ev in rows:
         lo, hi = ev["tape_accuracy_exact_interval"]
-        print(f"  {name:<18s} tape accuracy {ev['tape']['accuracy']:.3f} ({lo:.3f} to {hi:.3f}), "
+        print(f"  {name:<22s} tape accuracy {ev['tape']['accuracy']:.3f} ({lo:.3f} to {hi:.3f}), "
               f"clip accuracy {ev['clip']['accuracy']:.3f}, tape macro-F1 {ev['tape']['macro_f1']:.3f}")
     comp = m.get("comparison", {}).get("cnn_vs_linear")
     if comp:
