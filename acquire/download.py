@@ -34,7 +34,7 @@ from jazzcnn.acquire.parsing import NIVEN_RULES
 from jazzcnn.acquire.sources import SourceError, list_members, match_members, place_members
 from jazzcnn.acquire.transfer import (Cancellation, TransferCancelled, TransferError, TransferResult, UnsafePathError,
                                       VerifiedRecord, download_file, md5_of_file, safe_target)
-from jazzcnn.core.errors import JazzcnnError, SettingsError
+from jazzcnn.core.errors import JazzcnnError, NotEnoughSpaceError, SettingsError
 from jazzcnn.core.files import ensure_writable, lock_folder, remove_stale_temporaries
 from jazzcnn.core.paths import DataPaths, ManifestPaths
 
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 
 class ScrapeError(JazzcnnError, RuntimeError):
     """The collection's search failed (after retries); nothing was downloaded."""
-
-
-class NotEnoughSpaceError(JazzcnnError, OSError):
-    """The disk lacks room for the planned download plus the margin; nothing was downloaded."""
 
 
 def audio_dir(data_dir: Path) -> Path:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
-from jazzcnn.core.errors import JazzcnnError
+from jazzcnn.core.errors import JazzcnnError, NotEnoughSpaceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_SPACE = 0, 1, 2, 3
 
@@ -37,10 +37,7 @@ def _errors_to_status(status: list[int], special: dict[type, int] | None = None)
         yield
     except JazzcnnError as e:
         _error(e)
-        # Only a download runs out of space; training must not import the download stack (tqdm,
-        # internetarchive) to say so, so the error's class is looked up only if it was loaded.
-        download = sys.modules.get("jazzcnn.acquire.download")
-        codes = {**({download.NotEnoughSpaceError: EXIT_NO_SPACE} if download else {}), **(special or {})}
+        codes = {NotEnoughSpaceError: EXIT_NO_SPACE, **(special or {})}
         status.append(next((code for kind, code in codes.items() if isinstance(e, kind)), EXIT_USAGE))
 
 

@@ -459,12 +459,11 @@ def backend_version() -> str:
 
     import keras
 
-    backend = keras.backend.backend()
-    package = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend, backend)
+    backend = keras.backend.backend()  # each backend's name is its package's
     try:
-        return f"{package} {metadata.version(package)}"
+        return f"{backend} {metadata.version(backend)}"
     except metadata.PackageNotFoundError:
-        return package
+        return backend
 
 
 def _train_candidates(cfg: TrainConfig, cands: list, data: dict, run_dir: Path, t0: float, verbose: int) -> TrainResult:

@@ -26,5 +26,9 @@ class FolderBusyError(JazzcnnError, RuntimeError):
     """Another process holds the folder's lock (see :func:`jazzcnn.core.files.lock_folder`)."""
 
 
+class NotEnoughSpaceError(JazzcnnError, OSError):
+    """The disk lacks room for the planned download plus the margin; nothing was downloaded."""
+
+
 class NotWritableError(JazzcnnError, OSError):
     """An output folder cannot be written; raised before any long work starts."""
